@@ -1,0 +1,199 @@
+/**
+ * Side-by-side benchmark: this client, the `etcd3` npm package and a bare
+ * node:http2 gRPC floor, against one etcd member this script starts. Rounds
+ * are interleaved (A, B, C, A, B, C, ...) so machine noise hits all three;
+ * medians of the rounds are reported, with ratios to etcd3 and to the floor.
+ *
+ *   npm run bench                      # table
+ *   npm run bench -- --json out.json   # also write JSON
+ *   npm run bench -- --rounds 5 --quick
+ */
+import { writeFileSync } from "node:fs";
+import { Etcd3 } from "etcd3";
+import {
+  PutRequestSchema,
+  PutResponseSchema,
+  RangeRequestSchema,
+  RangeResponseSchema,
+  TxnRequestSchema,
+  TxnResponseSchema,
+  Compare_CompareResult,
+  Compare_CompareTarget,
+} from "../gen/etcdserverpb/rpc_pb.js";
+import { Compare, Etcd, Op } from "../src/index.js";
+import { startEtcd } from "../test/harness/index.js";
+import { BareClient } from "./bare-floor.js";
+
+interface Subject {
+  name: string;
+  put(key: string, value: string): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  range(prefix: string): Promise<number>;
+  txn(key: string, value: string): Promise<unknown>;
+  close(): void;
+}
+
+interface Workload {
+  name: string;
+  /** Operations per round. */
+  ops: number;
+  /** Operations in flight at once. */
+  concurrency: number;
+  run(s: Subject, i: number): Promise<unknown>;
+}
+
+const args = process.argv.slice(2);
+const arg = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const rounds = Number(arg("--rounds") ?? 3);
+const quick = args.includes("--quick");
+const jsonOut = arg("--json");
+const only = arg("--only");
+
+const VALUE = "x".repeat(256);
+const KEYS = 1000;
+const enc = new TextEncoder();
+
+function ours(endpoint: string, transport: "http2" | "connect-node"): Subject {
+  const etcd = new Etcd({ endpoints: endpoint, transport });
+  return {
+    name: transport === "http2" ? "this client" : "this client (connect-node)",
+    put: (k, v) => etcd.put(k, v),
+    get: (k) => etcd.get(k).then((r) => r.text),
+    range: (p) => etcd.get(p, { prefix: true }).then((r) => r.raw.kvs.length),
+    txn: (k, v) => etcd.txn().if(Compare.version(k, ">", 0)).then(Op.put(k, v)).else(Op.get(k)).commit(),
+    close: () => etcd.close(),
+  };
+}
+
+function etcd3(endpoint: string): Subject {
+  const c = new Etcd3({ hosts: `http://${endpoint}` });
+  return {
+    name: "etcd3",
+    put: (k, v) => c.put(k).value(v).exec(),
+    get: (k) => c.get(k).string(),
+    range: (p) => c.getAll().prefix(p).exec().then((r) => r.kvs.length),
+    txn: (k, v) => c.if(k, "Version", ">", 0).then(c.put(k).value(v)).else(c.get(k)).commit(),
+    close: () => c.close(),
+  };
+}
+
+function bare(endpoint: string): Subject {
+  const c = new BareClient(`http://${endpoint}`);
+  return {
+    name: "bare http2",
+    put: (k, v) => c.call("/etcdserverpb.KV/Put", PutRequestSchema, PutResponseSchema, { key: enc.encode(k), value: enc.encode(v) }),
+    get: (k) => c.call("/etcdserverpb.KV/Range", RangeRequestSchema, RangeResponseSchema, { key: enc.encode(k) }),
+    range: (p) => {
+      const key = enc.encode(p);
+      const end = key.slice();
+      end[end.length - 1]!++;
+      return c.call("/etcdserverpb.KV/Range", RangeRequestSchema, RangeResponseSchema, { key, rangeEnd: end }).then((r) => r.kvs.length);
+    },
+    txn: (k, v) =>
+      c.call("/etcdserverpb.KV/Txn", TxnRequestSchema, TxnResponseSchema, {
+        compare: [{ key: enc.encode(k), result: Compare_CompareResult.GREATER, target: Compare_CompareTarget.VERSION, targetUnion: { case: "version", value: 0n } }],
+        success: [{ request: { case: "requestPut", value: { key: enc.encode(k), value: enc.encode(v) } } }],
+        failure: [{ request: { case: "requestRange", value: { key: enc.encode(k) } } }],
+      }),
+    close: () => c.close(),
+  };
+}
+
+const scale = quick ? 0.25 : 1;
+const workloads: Workload[] = [
+  { name: "put x1 (sequential)", ops: Math.round(400 * scale), concurrency: 1, run: (s, i) => s.put(`p${i % KEYS}`, VALUE) },
+  { name: "put x10", ops: Math.round(3000 * scale), concurrency: 10, run: (s, i) => s.put(`p${i % KEYS}`, VALUE) },
+  { name: "put x100", ops: Math.round(10000 * scale), concurrency: 100, run: (s, i) => s.put(`p${i % KEYS}`, VALUE) },
+  { name: "get x1", ops: Math.round(2000 * scale), concurrency: 1, run: (s, i) => s.get(`p${i % KEYS}`) },
+  { name: "get x10", ops: Math.round(6000 * scale), concurrency: 10, run: (s, i) => s.get(`p${i % KEYS}`) },
+  { name: "get x100", ops: Math.round(10000 * scale), concurrency: 100, run: (s, i) => s.get(`p${i % KEYS}`) },
+  { name: "range 1000 keys", ops: Math.round(150 * scale), concurrency: 1, run: (s) => s.range("p") },
+  { name: "txn x10", ops: Math.round(3000 * scale), concurrency: 10, run: (s, i) => s.txn(`p${i % KEYS}`, VALUE) },
+].filter((w) => only === undefined || w.name.includes(only));
+
+interface Sample {
+  opsPerSec: number;
+  cpuUsPerOp: number;
+}
+
+async function measure(s: Subject, w: Workload): Promise<Sample> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < w.ops) await w.run(s, next++);
+  };
+  // Warm up connections and JIT outside the measurement.
+  for (let i = 0; i < Math.min(50, w.ops); i++) await w.run(s, i);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: w.concurrency }, worker));
+  const wallNs = Number(process.hrtime.bigint() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  return { opsPerSec: (w.ops * 1e9) / wallNs, cpuUsPerOp: (cpu.user + cpu.system) / w.ops };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const member = await startEtcd({ extraArgs: ["--quota-backend-bytes", String(4 * 1024 * 1024 * 1024)] });
+  const subjects = [ours(member.endpoint, "http2"), etcd3(member.endpoint), bare(member.endpoint)];
+  if (args.includes("--with-connect-node")) subjects.push(ours(member.endpoint, "connect-node"));
+  try {
+    const seed = new Etcd({ endpoints: member.endpoint });
+    for (let i = 0; i < KEYS; i += 100) {
+      await seed.txn().then(...Array.from({ length: 100 }, (_, j) => Op.put(`p${i + j}`, VALUE))).commit();
+    }
+    seed.close();
+    const results: Record<string, Record<string, { opsPerSec: number; cpuUsPerOp: number }>> = {};
+    for (const w of workloads) {
+      const samples = new Map<string, Sample[]>(subjects.map((s) => [s.name, []]));
+      for (let r = 0; r < rounds; r++) {
+        for (const s of subjects) samples.get(s.name)!.push(await measure(s, w));
+      }
+      results[w.name] = {};
+      for (const s of subjects) {
+        const xs = samples.get(s.name)!;
+        results[w.name]![s.name] = { opsPerSec: median(xs.map((x) => x.opsPerSec)), cpuUsPerOp: median(xs.map((x) => x.cpuUsPerOp)) };
+      }
+      printRow(w.name, results[w.name]!);
+    }
+    if (jsonOut !== undefined) {
+      writeFileSync(jsonOut, JSON.stringify({ rounds, server: member.version ?? "unknown", results }, null, 2) + "\n");
+      console.log(`wrote ${jsonOut}`);
+    }
+  } finally {
+    for (const s of subjects) s.close();
+    await member.stop();
+  }
+}
+
+let headerPrinted = false;
+function printRow(name: string, r: Record<string, { opsPerSec: number; cpuUsPerOp: number }>): void {
+  const us = r["this client"]!;
+  const them = r["etcd3"]!;
+  const floor = r["bare http2"]!;
+  if (!headerPrinted) {
+    headerPrinted = true;
+    console.log(
+      "| workload | this client ops/s | etcd3 ops/s | bare ops/s | this client CPU µs/op | etcd3 CPU µs/op | bare CPU µs/op | ops/s vs etcd3 | CPU vs etcd3 | CPU vs bare |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|---|---|");
+  }
+  const f = (x: number): string => x.toFixed(0);
+  console.log(
+    `| ${name} | ${f(us.opsPerSec)} | ${f(them.opsPerSec)} | ${f(floor.opsPerSec)} | ${f(us.cpuUsPerOp)} | ${f(them.cpuUsPerOp)} | ${f(floor.cpuUsPerOp)} | ${(us.opsPerSec / them.opsPerSec).toFixed(2)}x | ${(us.cpuUsPerOp / them.cpuUsPerOp).toFixed(2)}x | ${(us.cpuUsPerOp / floor.cpuUsPerOp).toFixed(2)}x |`,
+  );
+  const cn = r["this client (connect-node)"];
+  if (cn !== undefined) console.log(`|   connect-node transport | ${f(cn.opsPerSec)} ops/s, ${f(cn.cpuUsPerOp)} µs/op |`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

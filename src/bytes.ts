@@ -1,0 +1,37 @@
+/**
+ * Keys and values: users pass `string` (UTF-8) or `Uint8Array`; etcd stores bytes.
+ * @module
+ */
+import { InvalidKeyError } from "./errors.js";
+
+/** A key or value as the API accepts it: a UTF-8 string or raw bytes. */
+export type Bytes = string | Uint8Array;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** An empty byte string, shared so absent range ends cost no allocation. */
+export const EMPTY = new Uint8Array(0);
+
+/**
+ * Converts a key or value to bytes. Strings are UTF-8 encoded; byte arrays are
+ * used as they are (not copied: do not mutate them while a call is in flight).
+ *
+ * @throws InvalidKeyError for anything that is neither a string nor a Uint8Array.
+ */
+export function toBytes(input: Bytes, what = "key"): Uint8Array {
+  if (typeof input === "string") return input.length === 0 ? EMPTY : encoder.encode(input);
+  if (input instanceof Uint8Array) return input;
+  throw new InvalidKeyError(`${what} must be a string or a Uint8Array, got ${describe(input)}`);
+}
+
+/** Decodes UTF-8 bytes to a string (invalid sequences become U+FFFD). */
+export function toText(bytes: Uint8Array): string {
+  return bytes.length === 0 ? "" : decoder.decode(bytes);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? `an object (${Object.prototype.toString.call(v)})` : typeof v;
+}

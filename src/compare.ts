@@ -1,0 +1,103 @@
+/**
+ * Comparisons for the `if` part of a transaction.
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import {
+  CompareSchema,
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  type Compare as RawCompare,
+} from "../gen/etcdserverpb/rpc_pb.js";
+import { toBytes, type Bytes } from "./bytes.js";
+import { InvalidOptionError } from "./errors.js";
+import { NUL, prefixEnd } from "./key-range.js";
+
+/** How a key's attribute is compared with the given operand. */
+export type CompareOperator = "=" | "!=" | "<" | ">";
+
+const RESULTS: Record<CompareOperator, Compare_CompareResult> = {
+  "=": Compare_CompareResult.EQUAL,
+  "!=": Compare_CompareResult.NOT_EQUAL,
+  "<": Compare_CompareResult.LESS,
+  ">": Compare_CompareResult.GREATER,
+};
+
+function result(op: CompareOperator): Compare_CompareResult {
+  const r = RESULTS[op];
+  if (r === undefined) throw new InvalidOptionError(`unknown compare operator ${JSON.stringify(op)}; use =, !=, < or >`);
+  return r;
+}
+
+function int64(v: number | bigint, what: string): bigint {
+  if (typeof v === "bigint") return v;
+  if (!Number.isSafeInteger(v)) throw new InvalidOptionError(`${what} must be an integer, got ${v}`);
+  return BigInt(v);
+}
+
+/**
+ * One comparison of a transaction, e.g. `Compare.modRevision("k", "=", rev)`.
+ * Immutable: `withPrefix()` and friends return a new comparison.
+ *
+ * A comparison against a missing key compares against zero values: version,
+ * createRevision and modRevision 0, lease 0, an empty value. So
+ * `Compare.createRevision(k, "=", 0)` means "k does not exist".
+ */
+export class Compare {
+  private constructor(
+    /** The wire message. */
+    readonly raw: RawCompare,
+  ) {}
+
+  /** Compare the key's value with `value` (bytewise). */
+  static value(key: Bytes, op: CompareOperator, value: Bytes): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.VALUE, { case: "value", value: toBytes(value, "value") });
+  }
+
+  /** Compare the key's version (changes since creation; 0 when absent). */
+  static version(key: Bytes, op: CompareOperator, version: number | bigint): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.VERSION, { case: "version", value: int64(version, "version") });
+  }
+
+  /** Compare the revision at which the key was created (0 when absent). */
+  static createRevision(key: Bytes, op: CompareOperator, revision: number | bigint): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.CREATE, {
+      case: "createRevision",
+      value: int64(revision, "createRevision"),
+    });
+  }
+
+  /** Compare the revision of the key's last change (0 when absent). */
+  static modRevision(key: Bytes, op: CompareOperator, revision: number | bigint): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.MOD, { case: "modRevision", value: int64(revision, "modRevision") });
+  }
+
+  /** Compare the ID of the lease attached to the key (0 for none). */
+  static lease(key: Bytes, op: CompareOperator, leaseId: number | bigint): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.LEASE, { case: "lease", value: int64(leaseId, "lease") });
+  }
+
+  /** Apply the comparison to every key with this key as prefix (all must match). */
+  withPrefix(): Compare {
+    return this.withRangeEnd(this.raw.key.length === 0 ? NUL : prefixEnd(this.raw.key), true);
+  }
+
+  /** Apply the comparison to every key in `[key, end)`. */
+  withRange(end: Bytes): Compare {
+    return this.withRangeEnd(toBytes(end, "range end"), false);
+  }
+
+  /** Apply the comparison to every key from this key on. */
+  withFromKey(): Compare {
+    return this.withRangeEnd(NUL, true);
+  }
+
+  private withRangeEnd(rangeEnd: Uint8Array, emptyKeyMeansAll: boolean): Compare {
+    const key = this.raw.key.length === 0 && emptyKeyMeansAll ? NUL : this.raw.key;
+    return new Compare(create(CompareSchema, { ...this.raw, key, rangeEnd }));
+  }
+
+  private static make(key: Bytes, op: CompareOperator, target: Compare_CompareTarget, targetUnion: RawCompare["targetUnion"]): Compare {
+    return new Compare(create(CompareSchema, { key: toBytes(key), result: result(op), target, targetUnion }));
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * connect-node's stock gRPC transport for one endpoint, kept selectable
+ * (`transport: "connect-node"`) as a cross-check of the built-in one. Its
+ * failures carry little structure, so they are classified by cause here:
+ * connect-node reports a killed peer as `Canceled` and TLS failures as
+ * `Internal`, which must not read as the caller's cancel or a server bug.
+ * @module
+ */
+import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import type { TlsOptions } from "./connection.js";
+import type { Endpoint } from "./endpoint.js";
+import { markConnectionLost, markUnsent } from "./failure.js";
+
+/** Options of {@link createConnectNodeTransport}. */
+export interface ConnectNodeTransportOptions {
+  tls?: TlsOptions | undefined;
+  interceptors?: Interceptor[] | undefined;
+  maxReceiveMessageBytes?: number | undefined;
+  maxSendMessageBytes?: number | undefined;
+  keepAliveIntervalMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+// Node error codes that mean no connection existed, so no request was sent.
+const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+
+function causeCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  for (let c = e, depth = 0; typeof c === "object" && c !== null && depth < 8; depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === "string") codes.push(code);
+    c = (c as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+function classify(e: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted || !(e instanceof ConnectError)) return e;
+  const codes = causeCodes(e);
+  if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
+  // Without a server status, Canceled/Internal/Unavailable/Unknown come from the connection, not from etcd.
+  const fromServer = e.metadata.has("grpc-status") || e.rawMessage.startsWith("etcdserver:");
+  if (!fromServer && (e.code === Code.Canceled || e.code === Code.Internal || e.code === Code.Unavailable || e.code === Code.Unknown)) {
+    return markConnectionLost(new ConnectError(e.rawMessage, Code.Unavailable, e.metadata, undefined, e));
+  }
+  return e;
+}
+
+/** A transport that owns its connection and can be closed. */
+export interface ClosableTransport extends Transport {
+  /** Closes the connection; calls in flight fail. */
+  close(): void;
+}
+
+/** Creates connect-node's gRPC transport for one endpoint, with failures classified by cause. */
+export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectNodeTransportOptions): ClosableTransport {
+  const tls = options.tls;
+  const nodeOptions = endpoint.secure
+    ? {
+        ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+        ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+        ...(tls?.key !== undefined ? { key: tls.key } : {}),
+        ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
+        rejectUnauthorized: tls?.insecureSkipVerify !== true,
+      }
+    : {};
+  const pings =
+    options.keepAliveIntervalMs > 0
+      ? { pingIntervalMs: Math.max(5000, options.keepAliveIntervalMs), pingTimeoutMs: options.keepAliveTimeoutMs }
+      : {};
+  // Our own session manager, so close() can end the connection instead of waiting for its idle timeout.
+  const sessionManager = new Http2SessionManager(endpoint.origin, pings, nodeOptions);
+  const inner = createGrpcTransport({
+    baseUrl: endpoint.origin,
+    httpVersion: "2",
+    sessionManager,
+    interceptors: options.interceptors ?? [],
+    ...(options.maxReceiveMessageBytes !== undefined ? { readMaxBytes: options.maxReceiveMessageBytes } : {}),
+    ...(options.maxSendMessageBytes !== undefined ? { writeMaxBytes: options.maxSendMessageBytes } : {}),
+  });
+  return {
+    close(): void {
+      sessionManager.abort();
+    },
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeadersInit | undefined,
+      input: MessageInitShape<I>,
+      contextValues?: ContextValues,
+    ): Promise<UnaryResponse<I, O>> {
+      return inner.unary(method, signal, timeoutMs, header, input, contextValues).catch((e: unknown) => {
+        throw classify(e, signal);
+      });
+    },
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeadersInit | undefined,
+      input: AsyncIterable<MessageInitShape<I>>,
+      contextValues?: ContextValues,
+    ): Promise<StreamResponse<I, O>> {
+      let res: StreamResponse<I, O>;
+      try {
+        res = await inner.stream(method, signal, timeoutMs, header, input, contextValues);
+      } catch (e) {
+        throw classify(e, signal);
+      }
+      const source = res.message;
+      return {
+        ...res,
+        header: res.header,
+        trailer: res.trailer,
+        message: (async function* () {
+          try {
+            yield* source;
+          } catch (e) {
+            throw classify(e, signal);
+          }
+        })(),
+      };
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Where a failed call broke, which decides whether it is safe to retry:
+ * a request that never left the client may be resent even if it is a write;
+ * one lost with its connection may have been applied.
+ * @module
+ */
+
+const unsent = new WeakSet<object>();
+const connectionLost = new WeakSet<object>();
+
+/** Marks `err` as belonging to a request that never reached the server; returns it. */
+export function markUnsent<E extends object>(err: E): E {
+  unsent.add(err);
+  return err;
+}
+
+/** Marks `err` as a call that was under way when its connection failed (the request may have been applied); returns it. */
+export function markConnectionLost<E extends object>(err: E): E {
+  connectionLost.add(err);
+  return err;
+}
+
+function chainHas(set: WeakSet<object>, err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
+    if (set.has(e)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** True when `err` (or an error in its `cause` chain) was marked by {@link markUnsent}. */
+export function isUnsent(err: unknown): boolean {
+  return chainHas(unsent, err);
+}
+
+/** True when `err` (or its cause chain) was marked by {@link markConnectionLost}. */
+export function isConnectionLost(err: unknown): boolean {
+  return chainHas(connectionLost, err);
+}

@@ -1,0 +1,104 @@
+/**
+ * gRPC length-prefixed message framing: a 1-byte flags field (bit 0 set =
+ * compressed), a 4-byte big-endian length, then the message bytes.
+ * @module
+ */
+
+/** Size of the gRPC message prefix in bytes. */
+export const FRAME_HEADER_BYTES = 5;
+
+/**
+ * Frames one serialized message. One allocation: the prefix and the payload
+ * share a buffer so the socket gets a single write.
+ */
+export function encodeFrame(payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);
+  frame[0] = 0;
+  frame.writeUInt32BE(payload.byteLength, 1);
+  frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/** Why a {@link FrameDecoder} refused its input. */
+export class FrameError extends Error {
+  constructor(
+    message: string,
+    /** `too-large` when a message exceeds the limit, `compressed` when the peer compressed one. */
+    readonly kind: "too-large" | "compressed",
+  ) {
+    super(message);
+    this.name = "FrameError";
+  }
+}
+
+/**
+ * Reassembles gRPC messages from HTTP/2 DATA chunks, which may split a
+ * message anywhere, or carry several.
+ */
+export class FrameDecoder {
+  /** Bytes of an incomplete message (or prefix) carried over between chunks. */
+  private pending: Buffer | undefined;
+  /** Parts of a large message collected so far, to copy once at the end. */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+  /** Length of the message being collected, or -1 while reading a prefix. */
+  private want = -1;
+
+  constructor(
+    private readonly onMessage: (message: Uint8Array) => void,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** Feeds one chunk; calls `onMessage` for every message it completes. Throws {@link FrameError}. */
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.pending !== undefined) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    let offset = 0;
+    while (offset < buf.length) {
+      if (this.want < 0) {
+        if (buf.length - offset < FRAME_HEADER_BYTES) {
+          this.pending = buf.subarray(offset);
+          return;
+        }
+        const flags = buf[offset]!;
+        const length = buf.readUInt32BE(offset + 1);
+        offset += FRAME_HEADER_BYTES;
+        if ((flags & 1) !== 0) {
+          throw new FrameError("received a compressed message, but no compression was negotiated", "compressed");
+        }
+        if (length > this.maxMessageBytes) {
+          throw new FrameError(
+            `received message larger than max (${length} vs. ${this.maxMessageBytes} bytes)`,
+            "too-large",
+          );
+        }
+        // Fast path: the whole message is inside this chunk; hand out a view, no copy.
+        if (buf.length - offset >= length) {
+          this.onMessage(buf.subarray(offset, offset + length));
+          offset += length;
+          continue;
+        }
+        this.want = length;
+      }
+      const take = Math.min(this.want - this.partsBytes, buf.length - offset);
+      this.parts.push(buf.subarray(offset, offset + take));
+      this.partsBytes += take;
+      offset += take;
+      if (this.partsBytes === this.want) {
+        const message = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsBytes);
+        this.parts = [];
+        this.partsBytes = 0;
+        this.want = -1;
+        this.onMessage(message);
+      }
+    }
+  }
+
+  /** True when a message or prefix was cut off mid-way (the stream ended early). */
+  get incomplete(): boolean {
+    return this.pending !== undefined || this.want >= 0;
+  }
+}

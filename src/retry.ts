@@ -1,0 +1,84 @@
+/**
+ * The retry policy: which calls may be sent again, after which failures, and
+ * how long to wait. Reads are retried on Unavailable and on lost connections;
+ * writes only when the request provably never left the client, unless the
+ * caller opted in, because a write lost with its connection may have been
+ * applied, and applying it twice is worse than an error.
+ * @module
+ */
+import type { DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { isConnectionLost, isUnsent } from "./failure.js";
+
+// Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
+const REPEATABLE = new Set([
+  "etcdserverpb.KV/Range",
+  "etcdserverpb.Lease/LeaseGrant",
+  "etcdserverpb.Lease/LeaseRevoke",
+  "etcdserverpb.Lease/LeaseTimeToLive",
+  "etcdserverpb.Lease/LeaseLeases",
+  "etcdserverpb.Cluster/MemberList",
+  "etcdserverpb.Maintenance/Status",
+  "etcdserverpb.Maintenance/Hash",
+  "etcdserverpb.Maintenance/HashKV",
+  "etcdserverpb.Auth/Authenticate",
+  "etcdserverpb.Auth/AuthStatus",
+  "etcdserverpb.Auth/UserGet",
+  "etcdserverpb.Auth/UserList",
+  "etcdserverpb.Auth/RoleGet",
+  "etcdserverpb.Auth/RoleList",
+  "v3electionpb.Election/Leader",
+]);
+
+const ALARM = "etcdserverpb.Maintenance/Alarm";
+
+/** Name of a method as `package.Service/Method`. */
+export function methodName(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
+}
+
+/**
+ * True for calls that may be sent twice without changing the outcome.
+ * Alarm is a read only when it lists (action GET = 0).
+ */
+export function isRepeatable(method: DescMethod, input: unknown): boolean {
+  const name = methodName(method);
+  if (REPEATABLE.has(name)) return true;
+  if (name === ALARM) return ((input as { action?: number } | undefined)?.action ?? 0) === 0;
+  return false;
+}
+
+/** What a failed attempt means for the call and for the endpoint that served it. */
+export interface FailureClass {
+  /** The endpoint looks broken: move the pinned endpoint away and back it off. */
+  endpointFailed: boolean;
+  /** Sending the call again cannot apply it twice. */
+  safeToResend: boolean;
+  /** A repeatable call may be retried after this failure. */
+  retryableIfRepeatable: boolean;
+}
+
+// Server answers that say "this member cannot serve you now", worth trying another member for.
+const MEMBER_UNAVAILABLE = /no leader|server stopped|not capable|rpc not supported for learner|too many requests|unhealthy cluster/;
+
+/** Classifies a failed attempt (the caller's own abort is handled before this). */
+export function classifyFailure(err: unknown): FailureClass {
+  if (isUnsent(err)) return { endpointFailed: true, safeToResend: true, retryableIfRepeatable: true };
+  if (isConnectionLost(err)) return { endpointFailed: true, safeToResend: false, retryableIfRepeatable: true };
+  const code = err instanceof ConnectError ? err.code : Code.Unknown;
+  const message = err instanceof ConnectError ? err.rawMessage : "";
+  if (code === Code.Unavailable) {
+    // A server-side Unavailable: the request reached a member, which may have proposed it.
+    return { endpointFailed: MEMBER_UNAVAILABLE.test(message), safeToResend: false, retryableIfRepeatable: true };
+  }
+  if (code === Code.ResourceExhausted && message.includes("too many requests")) {
+    return { endpointFailed: false, safeToResend: false, retryableIfRepeatable: true };
+  }
+  return { endpointFailed: false, safeToResend: false, retryableIfRepeatable: false };
+}
+
+/** Backoff before attempt `attempt` (1-based) of a call: full jitter on an exponential ramp. */
+export function retryDelayMs(attempt: number, baseMs = 25, capMs = 1000): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 16));
+  return Math.random() * ceiling;
+}

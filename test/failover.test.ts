@@ -1,0 +1,232 @@
+// Failover against a real 3-member cluster: members are killed, stopped,
+// blackholed and restarted while the client works. Every loop is bounded in
+// count and time.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
+import { client, uniquePrefix } from "./support.js";
+import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, OutcomeUnknownError } from "../src/index.js";
+
+let cluster: EtcdCluster;
+
+before(async () => {
+  cluster = await startCluster(3);
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+/** The member behind the client's pinned endpoint. */
+function pinnedMember(etcd: Etcd) {
+  const addr = etcd.pool.pinned.endpoint.address;
+  const m = cluster.members.find((x) => x.endpoint === addr);
+  assert.ok(m, `pinned ${addr} is a cluster member`);
+  return m;
+}
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("failover", () => {
+  test("SIGKILL of the pinned member under mixed load: reads never fail, no write applied twice", async () => {
+    const etcd = client(cluster.endpoints, { requestTimeoutMs: 8000, dialTimeoutMs: 1000 });
+    const p = uniquePrefix("kill");
+    try {
+      await etcd.put(p + "warm", "1");
+      const victim = pinnedMember(etcd);
+      const acked = new Set<number>();
+      const unknown = new Set<number>();
+      const readErrors: unknown[] = [];
+      const otherWriteErrors: unknown[] = [];
+      let seq = 0;
+      let killed = false;
+      const stopAt = Date.now() + 6000;
+      const writer = async (): Promise<void> => {
+        while (Date.now() < stopAt && seq < 3000) {
+          const n = seq++;
+          // Each write is a create-only txn, so an applied-twice write would show as a failed compare.
+          try {
+            await etcd.put(p + "w/" + n, String(n));
+            acked.add(n);
+          } catch (e) {
+            if (e instanceof OutcomeUnknownError) unknown.add(n);
+            else otherWriteErrors.push(e);
+          }
+        }
+      };
+      const reader = async (): Promise<void> => {
+        let n = 0;
+        while (Date.now() < stopAt && n++ < 5000) {
+          try {
+            await etcd.get(p + "warm");
+          } catch (e) {
+            readErrors.push(e);
+          }
+        }
+      };
+      const killer = (async () => {
+        await new Promise((r) => setTimeout(r, 1500));
+        await victim.kill();
+        killed = true;
+      })();
+      await Promise.all([writer(), writer(), reader(), reader(), killer]);
+      assert.ok(killed);
+      assert.deepEqual(readErrors.map(String), [], "reads fail over without surfacing errors");
+      // Writes that failed for another reason must be the "never sent" kind that got retried, i.e. none here.
+      assert.deepEqual(otherWriteErrors.map(String), [], "writes either succeed or report an unknown outcome");
+      assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint, "the pin moved off the dead member");
+      const state = await etcd.get(p + "w/", { prefix: true });
+      const present = new Set(state.kvs.map((kv) => Number(kv.text)));
+      for (const n of acked) assert.ok(present.has(n), `acknowledged write ${n} is stored`);
+      for (const n of present) assert.ok(acked.has(n) || unknown.has(n), `stored write ${n} was acknowledged or reported unknown`);
+      for (const kv of state.kvs) assert.equal(kv.version, 1n, `write ${kv.text} applied exactly once`);
+      assert.ok(acked.size > 50, `load kept going after the kill (${acked.size} acknowledged)`);
+      await victim.restart();
+    } finally {
+      etcd.close();
+    }
+  });
+
+  test("SIGSTOP of the pinned member: the client moves on within the ping settings, and uses it again after SIGCONT", async () => {
+    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000, requestTimeoutMs: 10000 });
+    const p = uniquePrefix("stop");
+    try {
+      await etcd.put(p + "k", "v");
+      const victim = pinnedMember(etcd);
+      await victim.pause();
+      const t0 = Date.now();
+      try {
+        const r = await etcd.get(p + "k");
+        assert.equal(r.text, "v");
+        const took = Date.now() - t0;
+        assert.ok(took <= 5000 + 1000 + 1500, `read after SIGSTOP took ${took} ms`);
+        assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint);
+      } finally {
+        await victim.resume();
+      }
+      const stoppedSlot = etcd.pool.slots.find((s) => s.endpoint.address === victim.endpoint)!;
+      assert.ok(stoppedSlot.failures > 0, "the stopped member was marked failed");
+      // After SIGCONT it rejoins: once its backoff ends, a status call through it succeeds.
+      await waitFor("the member to rejoin", async () => {
+        const st = await etcd.status({ timeoutMs: 1000 });
+        return st.some((i) => i.url.endsWith(victim.endpoint) && i.statusError === undefined);
+      }, 15000);
+    } finally {
+      etcd.close();
+    }
+  });
+
+  test("a blackholed member (accepts TCP, never answers) fails within dialTimeout and reads go elsewhere", async () => {
+    const proxy = await startProxy("127.0.0.1", Number(cluster.members[0]!.endpoint.split(":")[1]));
+    proxy.blackhole();
+    const etcd = client([proxy.endpoint, cluster.endpoints[1]!, cluster.endpoints[2]!], { dialTimeoutMs: 500, requestTimeoutMs: 5000 });
+    try {
+      const t0 = Date.now();
+      const r = await etcd.get("anything");
+      assert.equal(r.kvs.length, 0);
+      assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+      const info = etcd.info().find((i) => i.url.endsWith(proxy.endpoint))!;
+      assert.equal(info.state, "backing-off");
+      assert.match(info.lastError ?? "", /dial|timeout/i);
+    } finally {
+      etcd.close();
+      await proxy.close();
+    }
+  });
+
+  test("only a blackholed endpoint: the call fails at its deadline with a clear error", async () => {
+    const proxy = await startProxy("127.0.0.1", Number(cluster.members[0]!.endpoint.split(":")[1]));
+    proxy.blackhole();
+    const etcd = client(proxy.endpoint, { dialTimeoutMs: 300 });
+    try {
+      const t0 = Date.now();
+      await assert.rejects(etcd.get("k", { timeoutMs: 1500 }), (e: unknown) => {
+        assert.ok(e instanceof EtcdError, String(e));
+        assert.ok(e instanceof NoEndpointAvailableError || e instanceof DeadlineExceededError || e.name === "EndpointUnavailableError", e.name);
+        assert.match(e.message, new RegExp(proxy.endpoint.replace(/\./g, "\\.")));
+        return true;
+      });
+      const took = Date.now() - t0;
+      assert.ok(took < 2500, `failed after ${took} ms`);
+    } finally {
+      etcd.close();
+      await proxy.close();
+    }
+  });
+
+  test("a connection cut mid-flight: reads retry, writes report an unknown outcome", async () => {
+    const proxy = await startProxy("127.0.0.1", Number(cluster.members[1]!.endpoint.split(":")[1]));
+    const etcd = client(proxy.endpoint, { requestTimeoutMs: 5000 });
+    try {
+      await etcd.put(uniquePrefix("cut") + "k", "v");
+      proxy.blackhole();
+      const read = etcd.get("k");
+      const write = etcd.put(uniquePrefix("cut") + "w", "v");
+      await new Promise((r) => setTimeout(r, 200));
+      proxy.cutAll();
+      proxy.pass();
+      assert.equal((await read).kvs.length, 0);
+      await assert.rejects(write, OutcomeUnknownError);
+    } finally {
+      etcd.close();
+      await proxy.close();
+    }
+  });
+
+  test("all members down, then all restarted: calls fail clearly, then the client recovers by itself", async () => {
+    const etcd = client(cluster.endpoints, { dialTimeoutMs: 500, backoff: { initialMs: 50, maxMs: 500 } });
+    const p = uniquePrefix("alldown");
+    try {
+      await etcd.put(p + "k", "v");
+      await Promise.all(cluster.members.map((m) => m.kill()));
+      await assert.rejects(etcd.get(p + "k", { timeoutMs: 1500 }), (e: unknown) => {
+        assert.ok(e instanceof NoEndpointAvailableError || e instanceof DeadlineExceededError, String(e));
+        return true;
+      });
+      await Promise.all(cluster.members.map((m) => m.restart()));
+      let value: string | undefined;
+      await waitFor("the client to recover", async () => {
+        try {
+          value = (await etcd.get(p + "k", { timeoutMs: 2000 })).text;
+          return true;
+        } catch {
+          return false;
+        }
+      }, 20000);
+      assert.equal(value, "v");
+    } finally {
+      etcd.close();
+    }
+  });
+
+  test("requireLeader is sent as hasleader metadata", async () => {
+    const etcd = client(cluster.endpoints, { requireLeader: true });
+    try {
+      assert.equal((await etcd.get("nothing")).kvs.length, 0);
+      assert.equal((await etcd.get("nothing", { requireLeader: false })).kvs.length, 0);
+    } finally {
+      etcd.close();
+    }
+  });
+
+  test("status() and info() describe every member; autoSync follows the member list", async () => {
+    const etcd = client(cluster.endpoints[0]!, { autoSyncIntervalMs: 200 });
+    try {
+      await waitFor("auto-sync", () => etcd.pool.slots.length === 3, 5000);
+      const st = await etcd.status();
+      assert.equal(st.length, 3);
+      assert.equal(st.filter((i) => i.isLeader).length, 1);
+      for (const i of st) {
+        assert.ok(i.memberId !== undefined && i.name !== undefined && i.version !== undefined && (i.raftTerm ?? 0n) > 0n);
+      }
+    } finally {
+      etcd.close();
+    }
+  });
+});
