@@ -4,9 +4,9 @@
  */
 import { EventEmitter } from "node:events";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { Auth, Cluster, KV as KVService, Lease, Maintenance, Watch } from "../gen/etcdserverpb/rpc_pb.js";
-import { Election } from "../gen/v3electionpb/v3election_pb.js";
-import { Lock } from "../gen/v3lockpb/v3lock_pb.js";
+import { Auth, Cluster, KV as KVService, Lease, Maintenance, Watch } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electionpb/v3election_pb.js";
+import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.js";
 import { AuthSession, type AuthCredentials } from "./auth-session.js";
 import type { Bytes } from "./bytes.js";
 import type { CallOptions } from "./call-options.js";
@@ -24,7 +24,7 @@ import type { DeleteOptions, GetOptions, Op, PutOptions } from "./op.js";
 import type { PaginateOptions } from "./paginate.js";
 import type { DeleteResult, GetResult, OpResult, PutResult } from "./results.js";
 import type { Txn } from "./txn.js";
-import type { CompactionResponse } from "../gen/etcdserverpb/rpc_pb.js";
+import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 
 /** Options of {@link Etcd}. Only `endpoints` is required. */
 export interface EtcdOptions {

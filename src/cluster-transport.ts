@@ -191,7 +191,7 @@ export class ClusterTransport implements Transport {
     const budget = timeoutMs ?? this.options.requestTimeoutMs;
     for (;;) {
       const token = this.tokens !== undefined && !this.tokens.exempt(method) ? await this.tokenFor(signal, budget, start) : undefined;
-      const slot = this.pool.pick(tried);
+      const slot = this.pool.pick(new Set(tried.keys()));
       try {
         const res = await slot.transport.stream(method, signal, timeoutMs, this.headers(header, contextValues, token), input, contextValues);
         if (slot.failures !== 0) this.pool.succeeded(slot);

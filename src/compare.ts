@@ -8,7 +8,7 @@ import {
   Compare_CompareResult,
   Compare_CompareTarget,
   type Compare as RawCompare,
-} from "../gen/etcdserverpb/rpc_pb.js";
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { toBytes, type Bytes } from "./bytes.js";
 import { InvalidOptionError } from "./errors.js";
 import { NUL, prefixEnd } from "./key-range.js";

@@ -11,6 +11,7 @@ import { Code, ConnectError, type ContextValues, type Interceptor, type StreamRe
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import type { TlsOptions } from "./connection.js";
 import type { Endpoint } from "./endpoint.js";
+import { RequestTooLargeError, isConnectError } from "./errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createConnectNodeTransport}. */
@@ -37,7 +38,10 @@ function causeCodes(e: unknown): string[] {
 }
 
 function classify(e: unknown, signal: AbortSignal | undefined): unknown {
-  if (signal?.aborted || !(e instanceof ConnectError)) return e;
+  if (signal?.aborted || !isConnectError(e)) return e;
+  // connect's own send limit: the same client-side refusal as the built-in transport's.
+  const tooLarge = /message size (\d+) is larger than configured writeMaxBytes (\d+)/.exec(e.rawMessage);
+  if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
   const codes = causeCodes(e);
   if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
   // Without a server status, Canceled/Internal/Unavailable/Unknown come from the connection, not from etcd.
@@ -74,7 +78,6 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
   const sessionManager = new Http2SessionManager(endpoint.origin, pings, nodeOptions);
   const inner = createGrpcTransport({
     baseUrl: endpoint.origin,
-    httpVersion: "2",
     sessionManager,
     interceptors: options.interceptors ?? [],
     ...(options.maxReceiveMessageBytes !== undefined ? { readMaxBytes: options.maxReceiveMessageBytes } : {}),

@@ -77,7 +77,7 @@ export class FrameDecoder {
         }
         // Fast path: the whole message is inside this chunk; hand out a view, no copy.
         if (buf.length - offset >= length) {
-          this.onMessage(buf.subarray(offset, offset + length));
+          this.onMessage(plain(buf.subarray(offset, offset + length)));
           offset += length;
           continue;
         }
@@ -92,7 +92,7 @@ export class FrameDecoder {
         this.parts = [];
         this.partsBytes = 0;
         this.want = -1;
-        this.onMessage(message);
+        this.onMessage(plain(message));
       }
     }
   }
@@ -101,4 +101,9 @@ export class FrameDecoder {
   get incomplete(): boolean {
     return this.pending !== undefined || this.want >= 0;
   }
+}
+
+/** A plain Uint8Array view of a Buffer (no copy), so decoded bytes fields are not Buffers. */
+function plain(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -24,7 +24,6 @@ import {
 import {
   Code,
   ConnectError,
-  applyInterceptors,
   createContextValues,
   type ContextValues,
   type Interceptor,
@@ -37,7 +36,7 @@ import {
 import type { Connection } from "./connection.js";
 import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
 import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
-import { RequestTooLargeError } from "./errors.js";
+import { RequestTooLargeError, isConnectError } from "./errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createHttp2Transport}. */
@@ -110,12 +109,12 @@ class CallOutcome {
     const h = this.responseHeaders;
     const t = this.trailers;
     const status = parseGrpcStatus(t?.["grpc-status"] ?? h?.["grpc-status"]);
-    if (status === Code.Ok as number) return undefined;
+    if ((status as number | undefined) === 0) return undefined;
     if (status !== undefined) {
       const raw = (t?.["grpc-status"] !== undefined ? t["grpc-message"] : h?.["grpc-message"]) as string | undefined;
       return new ConnectError(decodeGrpcMessage(raw ?? ""), status, toHeaders(t ?? h));
     }
-    if (h !== undefined && h[":status"] !== 200) {
+    if (h !== undefined && Number(h[":status"]) !== 200) {
       const httpStatus = Number(h[":status"]);
       return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
     }
@@ -154,10 +153,11 @@ class Http2Transport implements Transport {
     try {
       payload = toBinary(method.input, create(method.input, input));
     } catch (e) {
-      return Promise.reject(markUnsent(new ConnectError(`cannot serialize ${method.input.typeName}: ${String(e)}`, Code.InvalidArgument, undefined, undefined, e)));
+      // Bad input, not a transport failure: never retried elsewhere.
+      return Promise.reject(new ConnectError(`cannot serialize ${method.input.typeName}: ${String(e)}`, Code.InvalidArgument, undefined, undefined, e));
     }
     if (payload.byteLength > this.maxSend) {
-      return Promise.reject(markUnsent(new RequestTooLargeError(payload.byteLength, this.maxSend)));
+      return Promise.reject(new RequestTooLargeError(payload.byteLength, this.maxSend));
     }
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
@@ -363,7 +363,7 @@ async function pumpInput<I extends DescMessage>(
   } catch (e) {
     if (!stream.closed && !stream.destroyed) {
       outcome.localError =
-        e instanceof ConnectError ? e : new ConnectError(`request stream failed: ${String(e)}`, Code.Canceled, undefined, undefined, e);
+        isConnectError(e) ? e : new ConnectError(`request stream failed: ${String(e)}`, Code.Canceled, undefined, undefined, e);
       stream.close(NGHTTP2_CANCEL);
     }
   }
@@ -501,7 +501,7 @@ function frameErrorToConnect(e: unknown): ConnectError {
 }
 
 function asConnectError(e: unknown): ConnectError {
-  return e instanceof ConnectError ? e : new ConnectError(String(e), Code.Unavailable, undefined, undefined, e);
+  return isConnectError(e) ? e : new ConnectError(String(e), Code.Unavailable, undefined, undefined, e);
 }
 
 /** Wraps a transport so connect interceptors see every call, as they would with connect's own transports. */
@@ -515,8 +515,8 @@ function withInterceptors(inner: Transport, interceptors: Interceptor[], baseUrl
       input: MessageInitShape<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      const next = applyInterceptors(
-        (req: UnaryRequest<I, O>) => inner.unary(req.method, req.signal, timeoutMs, req.header, req.message),
+      const next = wrapWithInterceptors(
+        (req: UnaryRequest<I, O>): Promise<UnaryResponse<I, O>> => inner.unary(req.method, req.signal, timeoutMs, req.header, req.message),
         interceptors,
       );
       return next({
@@ -539,8 +539,8 @@ function withInterceptors(inner: Transport, interceptors: Interceptor[], baseUrl
       input: AsyncIterable<MessageInitShape<I>>,
       contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
-      const next = applyInterceptors(
-        (req: StreamRequest<I, O>) => inner.stream(req.method, req.signal, timeoutMs, req.header, req.message),
+      const next = wrapWithInterceptors(
+        (req: StreamRequest<I, O>): Promise<StreamResponse<I, O>> => inner.stream(req.method, req.signal, timeoutMs, req.header, req.message),
         interceptors,
       );
       return next({
@@ -560,4 +560,14 @@ function withInterceptors(inner: Transport, interceptors: Interceptor[], baseUrl
 
 async function* mapAsync<A, B>(source: AsyncIterable<A>, fn: (a: A) => B): AsyncIterable<B> {
   for await (const a of source) yield fn(a);
+}
+
+/**
+ * Wraps `next` so the first interceptor runs outermost, the order connect's
+ * own transports use (connect does not export its helper for this).
+ */
+function wrapWithInterceptors<T>(next: T, interceptors: Interceptor[]): T {
+  let fn = next;
+  for (let i = interceptors.length - 1; i >= 0; i--) fn = (interceptors[i] as unknown as (n: T) => T)(fn);
+  return fn;
 }

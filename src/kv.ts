@@ -10,7 +10,7 @@ import {
   type CompactionResponse,
   type RangeRequest,
   type TxnRequest,
-} from "../gen/etcdserverpb/rpc_pb.js";
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { Bytes } from "./bytes.js";
 import { toConnectOptions, type CallOptions } from "./call-options.js";
 import { InvalidOptionError } from "./errors.js";

@@ -17,7 +17,7 @@ import {
   type RangeRequest,
   type RequestOp,
   type TxnRequest,
-} from "../gen/etcdserverpb/rpc_pb.js";
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { toBytes, type Bytes } from "./bytes.js";
 import type { Compare } from "./compare.js";
 import { InvalidKeyError, InvalidOptionError, TooManyOpsError } from "./errors.js";

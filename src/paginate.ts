@@ -4,7 +4,7 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import { RangeRequestSchema, type RangeRequest, type RangeResponse } from "../gen/etcdserverpb/rpc_pb.js";
+import { RangeRequestSchema, type RangeRequest, type RangeResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { CallOptions } from "./call-options.js";
 import { InvalidOptionError } from "./errors.js";
 import { KeyValue } from "./key-value.js";

@@ -7,7 +7,8 @@
  * @module
  */
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { isConnectError } from "./errors.js";
 import { isConnectionLost, isUnsent } from "./failure.js";
 
 // Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
@@ -65,8 +66,8 @@ const MEMBER_UNAVAILABLE = /no leader|server stopped|not capable|rpc not support
 export function classifyFailure(err: unknown): FailureClass {
   if (isUnsent(err)) return { endpointFailed: true, safeToResend: true, retryableIfRepeatable: true };
   if (isConnectionLost(err)) return { endpointFailed: true, safeToResend: false, retryableIfRepeatable: true };
-  const code = err instanceof ConnectError ? err.code : Code.Unknown;
-  const message = err instanceof ConnectError ? err.rawMessage : "";
+  const code = isConnectError(err) ? err.code : Code.Unknown;
+  const message = isConnectError(err) ? err.rawMessage : "";
   if (code === Code.Unavailable) {
     // A server-side Unavailable: the request reached a member, which may have proposed it.
     return { endpointFailed: MEMBER_UNAVAILABLE.test(message), safeToResend: false, retryableIfRepeatable: true };

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the etcd servers the tests and the demo run against:
+#   etcd 3.4 from Debian bookworm's etcd-server package (/usr/bin/etcd), and
+#   etcd 3.5 from Debian trixie's etcd-server package, unpacked into .etcd/3.5
+#   with a private apt state so the system's package sources are not changed.
+# Idempotent: it skips whatever is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v /usr/bin/etcd >/dev/null 2>&1; then
+  echo "installing etcd 3.4 (Debian etcd-server)"
+  sudo_if_needed apt-get update -qq
+  # The package ships a systemd unit; no init system runs it here, the harness starts its own members.
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
+fi
+/usr/bin/etcd --version | head -1
+
+dest="$root/.etcd/3.5"
+if [ ! -x "$dest/usr/bin/etcd" ]; then
+  echo "fetching etcd 3.5 (Debian trixie etcd-server) into .etcd/3.5"
+  # Use the same mirror the machine's own apt sources name.
+  mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | grep -E '^[[:space:]]*(deb|URIs:)[[:space:]]' | grep -oE 'https?://[^ ]+/debian/?([[:space:]]|$)' | head -1 | tr -d '[:space:]' || true)"
+  mirror="${mirror%/}"
+  if [ -z "$mirror" ]; then echo "no Debian mirror found in /etc/apt sources" >&2; exit 1; fi
+  work="$root/.etcd/apt"
+  rm -rf "$work" && mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/download"
+  echo "deb $mirror trixie main" > "$work/trixie.list"
+  opts=(-o "Dir::Etc::SourceList=$work/trixie.list" -o "Dir::Etc::SourceParts=/dev/null"
+        -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "APT::Sandbox::User=root")
+  apt-get "${opts[@]}" update -qq
+  (cd "$work/download" && apt-get "${opts[@]}" download etcd-server/trixie >/dev/null)
+  mkdir -p "$dest"
+  dpkg-deb -x "$work"/download/etcd-server_*.deb "$dest"
+  rm -rf "$work"
+fi
+"$dest/usr/bin/etcd" --version | head -1
