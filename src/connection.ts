@@ -161,7 +161,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.setState("idle", err);
         reject(err);
       };
-      session.once("connect", () => {
+      // Ready only once the server's SETTINGS frame arrives: a blackholed
+      // acceptor completes TCP (and "connect") but never sends it, and must
+      // fail within dialTimeout like an endpoint that does not accept at all.
+      session.once("remoteSettings", () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
