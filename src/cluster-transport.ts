@@ -15,6 +15,7 @@ import {
   AbortedError,
   ClientClosedError,
   DeadlineExceededError,
+  EndpointUnavailableError,
   EtcdError,
   NoEndpointAvailableError,
   OutcomeUnknownError,
@@ -148,6 +149,11 @@ export class ClusterTransport implements Transport {
           throw err;
         }
         tried.set(slot, err);
+        // TLS or protocol mismatches are configuration errors: waiting will not fix
+        // them, so once every endpoint has failed that way the caller hears at once.
+        if (tried.size >= this.pool.slots.length && [...tried.values()].every(isConfigurationFailure)) {
+          throw tried.size > 1 ? new NoEndpointAvailableError([...tried.values()]) : err;
+        }
         const remaining = budget - (Date.now() - start);
         const delay = tried.size >= this.pool.slots.length ? retryDelayMs(attempt) : 0;
         if (remaining - delay <= 0) {
@@ -271,6 +277,10 @@ export class ClusterTransport implements Transport {
     if (token !== undefined && token !== "") out["token"] = token;
     return out;
   }
+}
+
+function isConfigurationFailure(e: EtcdError): boolean {
+  return e instanceof EndpointUnavailableError && (e.reason === "tls" || e.reason === "protocol");
 }
 
 function lastErrors(tried: Map<EndpointSlot, EtcdError>): EtcdError[] {

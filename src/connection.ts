@@ -6,7 +6,8 @@
  */
 import * as http2 from "node:http2";
 import { EventEmitter } from "node:events";
-import type { SecureContextOptions } from "node:tls";
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { connect as tlsConnect, type SecureContextOptions } from "node:tls";
 import type { Endpoint } from "./endpoint.js";
 import { EndpointUnavailableError, type EndpointFailureReason } from "./errors.js";
 
@@ -132,9 +133,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         if (tls?.insecureSkipVerify) secure.rejectUnauthorized = false;
       }
       let session: http2.ClientHttp2Session;
+      let socket: Socket;
       try {
+        // We open the socket ourselves: an http2 session does not report socket
+        // errors that arrive right after the TLS handshake (a server rejecting
+        // our client certificate under TLS 1.3), so we listen on the socket.
+        socket = endpoint.secure
+          ? tlsConnect({
+              ...secure,
+              host: endpoint.host,
+              port: endpoint.port,
+              ALPNProtocols: ["h2"],
+              ...(secure.servername === undefined && isIP(endpoint.host) === 0 ? { servername: endpoint.host } : {}),
+            })
+          : netConnect({ host: endpoint.host, port: endpoint.port });
+        socket.setNoDelay(true);
         session = http2.connect(endpoint.origin, {
-          ...secure,
+          createConnection: () => socket,
           settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
           // The server may cap streams per connection; let Node queue beyond it.
           peerMaxConcurrentStreams: 1000,
@@ -148,6 +163,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       }
       let settled = false;
+      socket.on("error", (e) => {
+        const err = new EndpointUnavailableError(endpoint.address, settled ? "connection-lost" : classifyDialError(e, endpoint.secure), e);
+        if (!settled) onFail(err);
+        else this.fail(session, err);
+      });
       const timer = setTimeout(() => {
         onFail(new EndpointUnavailableError(endpoint.address, "dial-timeout", undefined, options.dialTimeoutMs));
       }, options.dialTimeoutMs);
@@ -158,6 +178,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.dialing = undefined;
         this.lastError = err;
         session.destroy();
+        socket.destroy();
         this.setState("idle", err);
         reject(err);
       };
@@ -181,7 +202,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         resolve(session);
       });
       session.on("error", (e) => {
-        const err = new EndpointUnavailableError(endpoint.address, settled ? "connection-lost" : classifyDialError(e), e);
+        const err = new EndpointUnavailableError(endpoint.address, settled ? "connection-lost" : classifyDialError(e, endpoint.secure), e);
         if (!settled) onFail(err);
         else this.fail(session, err);
       });
@@ -262,10 +283,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 const TLS_CODES = /^(ERR_SSL|ERR_TLS|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|EPROTO$|ERR_OSSL)/;
 
 /** Why a dial failed, from Node's error code: the cause matters more than the gRPC code. */
-export function classifyDialError(e: unknown): EndpointFailureReason {
+export function classifyDialError(e: unknown, secure = false): EndpointFailureReason {
   const code = typeof e === "object" && e !== null ? String((e as { code?: unknown }).code ?? "") : "";
+  const message = e instanceof Error ? e.message : "";
   if (code === "ECONNREFUSED") return "refused";
   if (TLS_CODES.test(code)) return "tls";
+  // A plaintext server answers a TLS ClientHello by resetting the connection.
+  if (secure && (code === "ECONNRESET" || /before secure TLS connection/.test(message))) return "tls";
   if (code.startsWith("ERR_HTTP2")) return "protocol";
   return "other";
 }
