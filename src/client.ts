@@ -294,7 +294,13 @@ export class Etcd implements AsyncDisposable {
     const timeoutMs = options?.timeoutMs ?? 2000;
     const slots = this.pool.slots;
     const [statuses, members] = await Promise.all([
-      Promise.allSettled(slots.map((s) => this.cluster.unaryOn(s, Maintenance.method.status, {}, timeoutMs, options?.signal))),
+      Promise.allSettled(
+        slots.map(async (s) => {
+          const t0 = performance.now();
+          const res = await this.cluster.unaryOn(s, Maintenance.method.status, {}, timeoutMs, options?.signal);
+          return { res, rttMs: performance.now() - t0 };
+        }),
+      ),
       this.raw.cluster.memberList({}, { timeoutMs, ...(options?.signal ? { signal: options.signal } : {}) }).catch(() => undefined),
     ]);
     const pinned = this.pool.pinned;
@@ -305,7 +311,9 @@ export class Etcd implements AsyncDisposable {
         info.statusError = r.reason instanceof Error ? r.reason.message : String(r.reason);
         return info;
       }
-      const st = r.value;
+      const st = r.value.res;
+      // A fresh measurement of the whole Status round trip beats a stale PING time.
+      info.rttMs = r.value.rttMs;
       const id = st.header?.memberId;
       if (id !== undefined) info.memberId = id;
       info.isLeader = id !== undefined && id === st.leader;

@@ -17,7 +17,9 @@ import {
   DeadlineExceededError,
   EndpointUnavailableError,
   EtcdError,
+  LeaderChangedError,
   NoEndpointAvailableError,
+  ServerTimeoutError,
   OutcomeUnknownError,
   toEtcdError,
 } from "./errors.js";
@@ -145,7 +147,11 @@ export class ClusterTransport implements Transport {
         if (cls.endpointFailed) this.pool.failed(slot, err);
         const repeatable = isRepeatable(method, input) || (contextValues?.get(retryWritesKey) ?? this.options.retryWrites);
         if (!(cls.safeToResend || (repeatable && cls.retryableIfRepeatable))) {
-          if (isConnectionLost(e)) throw new OutcomeUnknownError(methodName(method), err);
+          // A lost connection, or a member that timed out or lost its leader while the
+          // proposal was in flight: the write may still be applied.
+          if (isConnectionLost(e) || err instanceof ServerTimeoutError || err instanceof LeaderChangedError) {
+            throw new OutcomeUnknownError(methodName(method), err);
+          }
           throw err;
         }
         tried.set(slot, err);

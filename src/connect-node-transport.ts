@@ -9,9 +9,9 @@
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
-import type { TlsOptions } from "./connection.js";
+import { classifyDialError, type TlsOptions } from "./connection.js";
 import type { Endpoint } from "./endpoint.js";
-import { RequestTooLargeError, isConnectError } from "./errors.js";
+import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "./errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createConnectNodeTransport}. */
@@ -22,6 +22,7 @@ export interface ConnectNodeTransportOptions {
   maxSendMessageBytes?: number | undefined;
   keepAliveIntervalMs: number;
   keepAliveTimeoutMs: number;
+  dialTimeoutMs: number;
 }
 
 // Node error codes that mean no connection existed, so no request was sent.
@@ -37,8 +38,23 @@ function causeCodes(e: unknown): string[] {
   return codes;
 }
 
-function classify(e: unknown, signal: AbortSignal | undefined): unknown {
+/** The innermost error of a `cause` chain (connect wraps Node's socket errors). */
+function rootCause(e: unknown): unknown {
+  let c = e;
+  for (let depth = 0; depth < 8 && typeof c === "object" && c !== null && (c as { cause?: unknown }).cause !== undefined; depth++) {
+    c = (c as { cause?: unknown }).cause;
+  }
+  return c;
+}
+
+function classify(e: unknown, signal: AbortSignal | undefined, endpoint: Endpoint): unknown {
   if (signal?.aborted || !isConnectError(e)) return e;
+  // A TLS or HTTP/2 handshake failure can surface on the first request (a TLS 1.3
+  // server rejects our certificate after the client's handshake is done); the
+  // server's application never saw the request.
+  const root = rootCause(e);
+  const reason = classifyDialError(root, endpoint.secure);
+  if (reason === "tls" || reason === "protocol") return markUnsent(new EndpointUnavailableError(endpoint.address, reason, root));
   // connect's own send limit: the same client-side refusal as the built-in transport's.
   const tooLarge = /message size (\d+) is larger than configured writeMaxBytes (\d+)/.exec(e.rawMessage);
   if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
@@ -46,7 +62,8 @@ function classify(e: unknown, signal: AbortSignal | undefined): unknown {
   if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
   // Without a server status, Canceled/Internal/Unavailable/Unknown come from the connection, not from etcd.
   const fromServer = e.metadata.has("grpc-status") || e.rawMessage.startsWith("etcdserver:");
-  if (!fromServer && (e.code === Code.Canceled || e.code === Code.Internal || e.code === Code.Unavailable || e.code === Code.Unknown)) {
+  const connectionCodes = [Code.Canceled, Code.Internal, Code.Unavailable, Code.Unknown, Code.Aborted];
+  if (!fromServer && connectionCodes.includes(e.code)) {
     return markConnectionLost(new ConnectError(e.rawMessage, Code.Unavailable, e.metadata, undefined, e));
   }
   return e;
@@ -83,6 +100,28 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
     ...(options.maxReceiveMessageBytes !== undefined ? { readMaxBytes: options.maxReceiveMessageBytes } : {}),
     ...(options.maxSendMessageBytes !== undefined ? { writeMaxBytes: options.maxSendMessageBytes } : {}),
   });
+  /**
+   * Connects (or checks the connection) before a call, bounded by the dial
+   * timeout, so a refused, TLS-mismatched or unanswering endpoint fails as
+   * "never sent" with its cause instead of as the call's own error.
+   */
+  const ready = async (): Promise<void> => {
+    const st = sessionManager.state();
+    if (st === "open" || st === "idle") return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), options.dialTimeoutMs)));
+    const result = await Promise.race([sessionManager.connect(), timedOut]);
+    clearTimeout(timer);
+    if (result === "timeout") {
+      sessionManager.abort();
+      throw markUnsent(new EndpointUnavailableError(endpoint.address, "dial-timeout", undefined, options.dialTimeoutMs));
+    }
+    if (result === "error") {
+      const cause = sessionManager.error();
+      const root = rootCause(cause);
+      throw markUnsent(new EndpointUnavailableError(endpoint.address, classifyDialError(root, endpoint.secure), root));
+    }
+  };
   return {
     close(): void {
       sessionManager.abort();
@@ -95,8 +134,11 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       input: MessageInitShape<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      return inner.unary(method, signal, timeoutMs, header, input, contextValues).catch((e: unknown) => {
-        throw classify(e, signal);
+      const call = () => inner.unary(method, signal, timeoutMs, header, input, contextValues);
+      const st = sessionManager.state();
+      const p = st === "open" || st === "idle" ? call() : ready().then(call);
+      return p.catch((e: unknown) => {
+        throw classify(e, signal, endpoint);
       });
     },
     async stream<I extends DescMessage, O extends DescMessage>(
@@ -109,9 +151,10 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
     ): Promise<StreamResponse<I, O>> {
       let res: StreamResponse<I, O>;
       try {
+        await ready();
         res = await inner.stream(method, signal, timeoutMs, header, input, contextValues);
       } catch (e) {
-        throw classify(e, signal);
+        throw classify(e, signal, endpoint);
       }
       const source = res.message;
       return {
@@ -122,7 +165,7 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
           try {
             yield* source;
           } catch (e) {
-            throw classify(e, signal);
+            throw classify(e, signal, endpoint);
           }
         })(),
       };

@@ -26,7 +26,7 @@ export interface EndpointInfo {
   failures: number;
   /** Calls and streams open on the connection now (built-in transport only). */
   openStreams?: number;
-  /** Round trip of the last keep-alive PING, in milliseconds (built-in transport only). */
+  /** Last measured round trip in milliseconds: of the Status call in `status()`, else of the last keep-alive PING (built-in transport). */
   rttMs?: number;
   /** Message of the last failure. */
   lastError?: string;

