@@ -49,6 +49,8 @@ export interface ConnectionEvents {
 }
 
 const MIN_PING_INTERVAL_MS = 5000;
+/** Delay between a call opening on an idle connection and an overdue PING. */
+const PING_AFTER_OPEN_MS = 20;
 // Large windows let a big range response arrive without waiting on WINDOW_UPDATE round trips.
 const STREAM_WINDOW_BYTES = 4 << 20;
 const SESSION_WINDOW_BYTES = 16 << 20;
@@ -70,6 +72,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private session: http2.ClientHttp2Session | undefined;
   private dialing: Promise<http2.ClientHttp2Session> | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
+  private pingDue = false;
   private closed = false;
 
   constructor(
@@ -91,12 +94,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Counts a stream opened on the current session; starts pings with the first. */
   streamOpened(): void {
-    if (this.openStreams++ === 0) this.startPings();
+    // Not at once: the call's HEADERS must reach the server before the PING, or it sees a ping on an idle connection.
+    if (this.openStreams++ === 0 && this.pingDue) {
+      this.pingDue = false;
+      this.schedulePing(PING_AFTER_OPEN_MS);
+    }
   }
 
-  /** Counts a stream closed; stops pings with the last, as etcd forbids pings without streams. */
+  /** Counts a stream closed. */
   streamClosed(): void {
-    if (--this.openStreams === 0) this.stopPings();
+    this.openStreams--;
   }
 
   /** Closes the session now; open streams fail. The connection cannot be used again. */
@@ -198,7 +205,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.session = session;
         this.lastError = undefined;
         this.setState("ready");
-        if (this.openStreams > 0) this.startPings();
+        this.startPings();
         resolve(session);
       });
       session.on("error", (e) => {
@@ -241,16 +248,42 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     session.destroy();
   }
 
+  /**
+   * Pings run on one timer per session, anchored to the last ping rather than
+   * to each call, so a string of short calls cannot postpone them forever. A
+   * ping falls due only while a call or stream is open (etcd counts pings on an
+   * idle connection as abuse); when it falls due on an idle connection, it is
+   * sent shortly after the next call opens.
+   */
   private startPings(): void {
-    const interval = this.options.keepAliveIntervalMs;
-    if (interval <= 0 || this.pingTimer !== undefined || this.session === undefined) return;
-    this.pingTimer = setInterval(() => this.ping(), Math.max(MIN_PING_INTERVAL_MS, interval));
+    if (this.options.keepAliveIntervalMs <= 0 || this.session === undefined) return;
+    this.pingDue = false;
+    this.schedulePing(this.pingIntervalMs());
+  }
+
+  private pingIntervalMs(): number {
+    return Math.max(MIN_PING_INTERVAL_MS, this.options.keepAliveIntervalMs);
+  }
+
+  private schedulePing(delayMs: number): void {
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      this.pingTimer = undefined;
+      if (this.session === undefined) return;
+      if (this.openStreams > 0) {
+        this.ping();
+        this.schedulePing(this.pingIntervalMs());
+      } else {
+        this.pingDue = true;
+      }
+    }, delayMs);
     this.pingTimer.unref();
   }
 
   private stopPings(): void {
+    this.pingDue = false;
     if (this.pingTimer !== undefined) {
-      clearInterval(this.pingTimer);
+      clearTimeout(this.pingTimer);
       this.pingTimer = undefined;
     }
   }

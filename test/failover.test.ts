@@ -124,6 +124,37 @@ describe("failover", () => {
     }
   });
 
+  test("SIGSTOP with per-call deadlines shorter than the ping interval: pings still go out and the client moves on", async () => {
+    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000 });
+    const p = uniquePrefix("stop-short");
+    try {
+      await etcd.put(p + "k", "v");
+      const victim = pinnedMember(etcd);
+      victim.pause();
+      const t0 = Date.now();
+      let value: string | undefined;
+      let failures = 0;
+      try {
+        // Each read gives up after 1.5 s, well under the 5 s ping interval; bounded to 20 s overall.
+        while (value === undefined && Date.now() - t0 < 20_000) {
+          try {
+            value = (await etcd.get(p + "k", { timeoutMs: 1500 })).text;
+          } catch {
+            failures++;
+          }
+        }
+      } finally {
+        victim.resume();
+      }
+      const took = Date.now() - t0;
+      assert.equal(value, "v", `no read succeeded within 20 s (${failures} timed out)`);
+      assert.ok(took <= 5000 + 1000 + 1500 + 1000, `recovered after ${took} ms`);
+    } finally {
+      etcd.close();
+      await cluster.heal();
+    }
+  });
+
   // connect-node's session manager counts a connection as ready once TCP (and TLS) is up, before the
   // server's HTTP/2 SETTINGS arrive, so a silent acceptor holds a call until its deadline; the
   // next test covers what it does do (fail at the deadline). The built-in transport must do better.
