@@ -29,6 +29,8 @@ interface Subject {
   put(key: string, value: string): Promise<unknown>;
   get(key: string): Promise<unknown>;
   range(prefix: string): Promise<number>;
+  /** The same range, turned into a key → value map of strings (what most callers do next). */
+  rangeStrings(prefix: string): Promise<number>;
   txn(key: string, value: string): Promise<unknown>;
   close(): void;
 }
@@ -55,6 +57,7 @@ const only = arg("--only");
 const VALUE = "x".repeat(256);
 const KEYS = 1000;
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 function ours(endpoint: string, transport: "http2" | "connect-node"): Subject {
   const etcd = new Etcd({ endpoints: endpoint, transport });
@@ -63,6 +66,12 @@ function ours(endpoint: string, transport: "http2" | "connect-node"): Subject {
     put: (k, v) => etcd.put(k, v),
     get: (k) => etcd.get(k).then((r) => r.text),
     range: (p) => etcd.get(p, { prefix: true }).then((r) => r.raw.kvs.length),
+    rangeStrings: (p) =>
+      etcd.get(p, { prefix: true }).then((r) => {
+        const out: Record<string, string> = {};
+        for (const kv of r.kvs) out[kv.keyText] = kv.text;
+        return Object.keys(out).length;
+      }),
     txn: (k, v) => etcd.txn().if(Compare.version(k, ">", 0)).then(Op.put(k, v)).else(Op.get(k)).commit(),
     close: () => etcd.close(),
   };
@@ -75,6 +84,7 @@ function etcd3(endpoint: string): Subject {
     put: (k, v) => c.put(k).value(v).exec(),
     get: (k) => c.get(k).string(),
     range: (p) => c.getAll().prefix(p).exec().then((r) => r.kvs.length),
+    rangeStrings: (p) => c.getAll().prefix(p).strings().then((r) => Object.keys(r).length),
     txn: (k, v) => c.if(k, "Version", ">", 0).then(c.put(k).value(v)).else(c.get(k)).commit(),
     close: () => c.close(),
   };
@@ -91,6 +101,16 @@ function bare(endpoint: string): Subject {
       const end = key.slice();
       end[end.length - 1]!++;
       return c.call("/etcdserverpb.KV/Range", RangeRequestSchema, RangeResponseSchema, { key, rangeEnd: end }).then((r) => r.kvs.length);
+    },
+    rangeStrings: (p) => {
+      const key = enc.encode(p);
+      const end = key.slice();
+      end[end.length - 1]!++;
+      return c.call("/etcdserverpb.KV/Range", RangeRequestSchema, RangeResponseSchema, { key, rangeEnd: end }).then((r) => {
+        const out: Record<string, string> = {};
+        for (const kv of r.kvs) out[dec.decode(kv.key)] = dec.decode(kv.value);
+        return Object.keys(out).length;
+      });
     },
     txn: (k, v) =>
       c.call("/etcdserverpb.KV/Txn", TxnRequestSchema, TxnResponseSchema, {
@@ -111,6 +131,7 @@ const allWorkloads: Workload[] = [
   { name: "get x10", ops: Math.round(6000 * scale), concurrency: 10, run: (s, i) => s.get(`p${i % KEYS}`) },
   { name: "get x100", ops: Math.round(10000 * scale), concurrency: 100, run: (s, i) => s.get(`p${i % KEYS}`) },
   { name: "range 1000 keys", ops: Math.round(150 * scale), concurrency: 1, run: (s) => s.range("p") },
+  { name: "range 1000 keys to strings", ops: Math.round(150 * scale), concurrency: 1, run: (s) => s.rangeStrings("p") },
   { name: "txn x10", ops: Math.round(3000 * scale), concurrency: 10, run: (s, i) => s.txn(`p${i % KEYS}`, VALUE) },
 ];
 const workloads = allWorkloads.filter((w) => only === undefined || w.name.includes(only));

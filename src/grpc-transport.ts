@@ -38,6 +38,7 @@ import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
 import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
 import { RequestTooLargeError, isConnectError } from "./errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
+import { decodeRangeResponse } from "./range-decoder.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {
@@ -193,7 +194,7 @@ class Http2Transport implements Transport {
             } else {
               let decoded: MessageShape<O>;
               try {
-                decoded = fromBinary(method.output, message);
+                decoded = decodeMessage(method.output, message);
               } catch (e) {
                 reject(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e));
                 return;
@@ -251,7 +252,7 @@ class Http2Transport implements Transport {
         });
       };
       const decoder = new FrameDecoder((m) => {
-        queue.push(fromBinary(method.output, m));
+        queue.push(decodeMessage(method.output, m));
       }, this.maxReceive);
       stream.once("response", begin);
       stream.on("data", (chunk: Buffer) => {
@@ -570,4 +571,13 @@ function wrapWithInterceptors<T>(next: T, interceptors: Interceptor[]): T {
   let fn = next;
   for (let i = interceptors.length - 1; i >= 0; i--) fn = (interceptors[i] as unknown as (n: T) => T)(fn);
   return fn;
+}
+
+/** protobuf-es decoding, with a hand-written fast path for the one big response type. */
+function decodeMessage<O extends DescMessage>(schema: O, bytes: Uint8Array): MessageShape<O> {
+  if (schema.typeName === "etcdserverpb.RangeResponse") {
+    const fast = decodeRangeResponse(bytes);
+    if (fast !== undefined) return fast as unknown as MessageShape<O>;
+  }
+  return fromBinary(schema, bytes);
 }
