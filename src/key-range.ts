@@ -28,7 +28,9 @@ export interface RangeSelector {
 export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i]! < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A fresh copy: Buffer#slice would return a view and change the caller's key.
+      const end = new Uint8Array(i + 1);
+      end.set(prefix.subarray(0, i + 1));
       end[i] = prefix[i]! + 1;
       return end;
     }

@@ -4,6 +4,11 @@ import { prefixEnd, resolveRange } from "../src/key-range.js";
 import { InvalidKeyError, InvalidOptionError } from "../src/errors.js";
 
 const b = (...x: number[]) => new Uint8Array(x);
+/** resolveRange with its byte arrays as plain Uint8Arrays (strings become Buffers, a Uint8Array subclass). */
+const range = (...args: Parameters<typeof resolveRange>) => {
+  const r = resolveRange(...args);
+  return { key: new Uint8Array(r.key), rangeEnd: new Uint8Array(r.rangeEnd) };
+};
 
 test("prefixEnd increments the last byte", () => {
   assert.deepEqual(prefixEnd(new TextEncoder().encode("abc")), new TextEncoder().encode("abd"));
@@ -27,15 +32,15 @@ test("prefixEnd does not modify its input", () => {
 });
 
 test("resolveRange: single key, prefix, fromKey, explicit end", () => {
-  assert.deepEqual(resolveRange("a", undefined), { key: b(0x61), rangeEnd: b() });
-  assert.deepEqual(resolveRange("a", { prefix: true }), { key: b(0x61), rangeEnd: b(0x62) });
-  assert.deepEqual(resolveRange("a", { fromKey: true }), { key: b(0x61), rangeEnd: b(0) });
-  assert.deepEqual(resolveRange("a", { rangeEnd: "c" }), { key: b(0x61), rangeEnd: b(0x63) });
+  assert.deepEqual(range("a", undefined), { key: b(0x61), rangeEnd: b() });
+  assert.deepEqual(range("a", { prefix: true }), { key: b(0x61), rangeEnd: b(0x62) });
+  assert.deepEqual(range("a", { fromKey: true }), { key: b(0x61), rangeEnd: b(0) });
+  assert.deepEqual(range("a", { rangeEnd: "c" }), { key: b(0x61), rangeEnd: b(0x63) });
 });
 
 test("resolveRange: an empty prefix or fromKey means every key", () => {
-  assert.deepEqual(resolveRange("", { prefix: true }), { key: b(0), rangeEnd: b(0) });
-  assert.deepEqual(resolveRange(new Uint8Array(0), { fromKey: true }), { key: b(0), rangeEnd: b(0) });
+  assert.deepEqual(range("", { prefix: true }), { key: b(0), rangeEnd: b(0) });
+  assert.deepEqual(range(new Uint8Array(0), { fromKey: true }), { key: b(0), rangeEnd: b(0) });
 });
 
 test("resolveRange refuses an empty single key and conflicting selectors", () => {
@@ -48,4 +53,11 @@ test("resolveRange refuses an empty single key and conflicting selectors", () =>
 test("resolveRange refuses keys that are neither string nor bytes", () => {
   assert.throws(() => resolveRange(42 as unknown as string, undefined), InvalidKeyError);
   assert.throws(() => resolveRange(null as unknown as string, { prefix: true }), InvalidKeyError);
+});
+
+test("prefixEnd never changes the caller's bytes, even for a Buffer", () => {
+  const key = Buffer.from("abc");
+  const end = prefixEnd(key);
+  assert.equal(Buffer.from(end).toString(), "abd");
+  assert.equal(key.toString(), "abc");
 });
