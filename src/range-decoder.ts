@@ -13,6 +13,8 @@ import type { RangeResponse, ResponseHeader } from "../gen/etcd/api/etcdserverpb
 
 const EMPTY = new Uint8Array(0);
 const TWO_32 = 4294967296;
+// Versions, leases and small counts repeat across keys: share their bigints instead of allocating 1000s.
+const SMALL = Array.from({ length: 1024 }, (_, i) => BigInt(i));
 
 /** Raised inside the decoder to abandon the fast path. */
 class Bail {}
@@ -67,7 +69,7 @@ class Reader {
       if (shift > 70) throw BAIL;
     } while (c >= 0x80);
     lo >>>= 0;
-    if (hi === 0) return BigInt(lo);
+    if (hi === 0) return lo < 1024 ? SMALL[lo]! : BigInt(lo);
     hi >>>= 0;
     if (signed && hi >= 0x80000000) return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
     if (hi < 0x200000) return BigInt(hi * TWO_32 + lo); // fits in 53 bits: exact as a double
