@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
-import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, OutcomeUnknownError } from "../src/index.js";
+import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
 
 let cluster: EtcdCluster;
 
@@ -22,6 +22,16 @@ function pinnedMember(etcd: Etcd) {
   const m = cluster.members.find((x) => x.endpoint === addr);
   assert.ok(m, `pinned ${addr} is a cluster member`);
   return m;
+}
+
+/** True when the member's /health says it has no leader (plain HTTP, outside the client under test). */
+async function isLeaderless(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+    return !/"health":\s*"true"/.test(await res.text());
+  } catch {
+    return false;
+  }
 }
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -249,13 +259,61 @@ describe("failover", () => {
     }
   });
 
-  test("requireLeader is sent as hasleader metadata", async () => {
-    const etcd = client(cluster.endpoints, { requireLeader: true });
+  test("requireLeader: a member that lost its leader refuses instead of serving stale data", async () => {
+    const p = uniquePrefix("leader");
+    const setup = client(cluster.endpoints);
+    await setup.put(p + "k", "v");
+    setup.close();
+    const [survivor, ...others] = cluster.members;
+    const etcd = client(survivor!.endpoint, { requestTimeoutMs: 2000 });
     try {
-      assert.equal((await etcd.get("nothing")).kvs.length, 0);
-      assert.equal((await etcd.get("nothing", { requireLeader: false })).kvs.length, 0);
+      await Promise.all(others.map((m) => m!.kill()));
+      // Wait (bounded) until the survivor notices it has no leader.
+      await waitFor("the survivor to lose its leader", async () => {
+        const [st] = await etcd.status({ timeoutMs: 500 });
+        return st?.statusError === undefined && st?.isLeader === false && (await isLeaderless(survivor!.endpoint));
+      }, 15_000);
+      // Without requireLeader a serializable read is served from the member's own, possibly stale, state.
+      assert.equal((await etcd.get(p + "k", { serializable: true })).text, "v");
+      // With it, per call, the member refuses.
+      await assert.rejects(etcd.get(p + "k", { serializable: true, requireLeader: true, timeoutMs: 1500 }), (e: unknown) => {
+        const errors = e instanceof DeadlineExceededError ? e.attempts : e instanceof NoEndpointAvailableError ? e.errors : [e];
+        assert.ok(errors.some((x) => x instanceof NoLeaderError), String(e));
+        return true;
+      });
+      // And per client.
+      const strict = client(survivor!.endpoint, { requireLeader: true, requestTimeoutMs: 1500 });
+      try {
+        await assert.rejects(strict.get(p + "k", { serializable: true }));
+      } finally {
+        strict.close();
+      }
     } finally {
       etcd.close();
+      await cluster.heal();
+    }
+  });
+
+  test("retryWrites (per call) resends a write whose connection broke", async () => {
+    const proxy = await startProxy("127.0.0.1", Number(cluster.members[2]!.endpoint.split(":")[1]));
+    const etcd = client(proxy.endpoint, { requestTimeoutMs: 5000 });
+    const k = uniquePrefix("retry-writes") + "k";
+    try {
+      await etcd.put(k, "0");
+      proxy.blackhole();
+      const write = etcd.put(k, "1", { retryWrites: true });
+      const settled = write.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      proxy.cutAll();
+      proxy.pass();
+      assert.equal(await settled, undefined, "the opted-in write was retried and succeeded");
+      assert.equal((await etcd.get(k)).text, "1");
+    } finally {
+      etcd.close();
+      await proxy.close();
     }
   });
 
