@@ -257,8 +257,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   private startPings(): void {
     if (this.options.keepAliveIntervalMs <= 0 || this.session === undefined) return;
-    this.pingDue = false;
-    this.schedulePing(this.pingIntervalMs());
+    // A new connection has sent no PING yet, so etcd's 5 s spacing allows one
+    // with the first call: it checks the peer early and gives a first RTT.
+    this.pingDue = true;
+    if (this.openStreams > 0) {
+      this.pingDue = false;
+      this.schedulePing(PING_AFTER_OPEN_MS);
+    }
   }
 
   private pingIntervalMs(): number {
