@@ -16,7 +16,7 @@ export { GetResult, PutResult, DeleteResult, TxnResult, type OpResult } from "./
 export type { PaginateOptions } from "./paginate.js";
 export { prefixEnd, type RangeSelector } from "./key-range.js";
 export { parseEndpoint, type Endpoint } from "./endpoint.js";
-export { Connection, type TlsOptions, type ConnectionState, type ConnectionOptions } from "./connection.js";
+export { Connection, type TlsOptions, type ConnectionState, type ConnectionOptions, type ConnectionEvents } from "./connection.js";
 export type { BackoffOptions } from "./endpoint-pool.js";
 export { createHttp2Transport, type Http2TransportOptions } from "./grpc-transport.js";
 export * from "./errors.js";
