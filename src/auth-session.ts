@@ -46,6 +46,12 @@ export class AuthSession implements TokenSource {
     ));
   }
 
+  fresh(): Promise<string> {
+    // Join a fetch already under way (it is fresh too); otherwise start one.
+    if (this.inflight === undefined) this.current = undefined;
+    return Promise.resolve(this.token());
+  }
+
   invalidate(stale: string): void {
     if (this.current === stale) this.current = undefined;
   }

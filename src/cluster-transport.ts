@@ -32,6 +32,11 @@ export interface TokenSource {
   token(signal: AbortSignal | undefined): string | Promise<string>;
   /** Drops `stale` so the next {@link TokenSource.token} authenticates again. */
   invalidate(stale: string): void;
+  /**
+   * A token fetched now, not a cached one (shared with concurrent callers):
+   * streams live long and cannot be retried with a new token once open.
+   */
+  fresh(signal: AbortSignal | undefined): Promise<string>;
   /** True when `err` says the token was rejected (expired, or the auth store moved on). */
   isTokenError(err: EtcdError): boolean;
   /** True for calls that must go without a token (Authenticate itself). */
@@ -202,7 +207,11 @@ export class ClusterTransport implements Transport {
     const start = Date.now();
     const budget = timeoutMs ?? this.options.requestTimeoutMs;
     for (;;) {
-      const token = this.tokens !== undefined && !this.tokens.exempt(method) ? await this.tokenFor(signal, budget, start) : undefined;
+      // Re-authenticate before each stream opens: a cached token may expire while the stream lives.
+      const token =
+        this.tokens !== undefined && !this.tokens.exempt(method)
+          ? await withDeadline(this.tokens.fresh(signal), budget - (Date.now() - start), budget)
+          : undefined;
       const slot = this.pool.pick(new Set(tried.keys()));
       try {
         const res = await slot.transport.stream(method, signal, timeoutMs, this.headers(header, contextValues, token), input, contextValues);
