@@ -10,6 +10,7 @@ import {
   FutureRevisionError,
   InvalidKeyError,
   InvalidOptionError,
+  LeaseNotFoundError,
   Op,
   RequestTooLargeError,
   TooManyOpsError,
@@ -93,6 +94,9 @@ describe("get and put", () => {
     assert.equal((await etcd.get(p + "k")).first?.lease, grant.ID);
     await etcd.raw.lease.leaseRevoke({ ID: grant.ID });
     assert.equal((await etcd.get(p + "k")).kvs.length, 0, "revoking the lease deletes the key");
+    // A put on a lease that is gone is refused with a typed error, and writes nothing.
+    await assert.rejects(etcd.put(p + "k", "again", { lease: grant.ID }), LeaseNotFoundError);
+    assert.equal((await etcd.get(p + "k")).kvs.length, 0);
   });
 });
 
