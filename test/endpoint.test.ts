@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseEndpoint } from "../src/endpoint.js";
+import { formatEndpointTable } from "../src/endpoint-status.js";
 import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "../src/grpc-status.js";
 import { Code } from "@connectrpc/connect";
 
@@ -45,4 +46,16 @@ test("status parsing and HTTP fallbacks", () => {
   assert.equal(codeFromHttpStatus(503), Code.Unavailable);
   assert.equal(codeFromHttpStatus(404), Code.Unimplemented);
   assert.equal(codeFromHttpStatus(418), Code.Unknown);
+});
+
+test("formatEndpointTable: one row per endpoint, pin marker, backoff countdown, no secrets", () => {
+  const table = formatEndpointTable([
+    { url: "http://127.0.0.1:2379", state: "connected", pinned: true, failures: 0, memberId: 255n, name: "m1", isLeader: true, version: "3.5.16", raftTerm: 4n, dbSize: 2048n, openStreams: 3, rttMs: 0.5 },
+    { url: "http://127.0.0.1:22379", state: "backing-off", pinned: false, failures: 2, retryInSeconds: 1.5, lastError: "127.0.0.1:22379: connection refused" },
+  ]);
+  const lines = table.split("\n");
+  assert.equal(lines.length, 3);
+  assert.match(lines[0]!, /^ENDPOINT\s+STATE\s+NAME\s+ID\s+LEADER/);
+  assert.match(lines[1]!, /^\* http:\/\/127\.0\.0\.1:2379\s+connected\s+m1\s+ff\s+yes\s+3\.5\.16\s+4\s+2\.0 KiB\s+3\s+0\.5ms\s+0$/);
+  assert.match(lines[2]!, /^ {2}http:\/\/127\.0\.0\.1:22379\s+backing-off 1\.5s\s+.*2\s+127\.0\.0\.1:22379: connection refused$/);
 });
