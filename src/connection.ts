@@ -116,13 +116,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.setState("closed");
   }
 
-  /** Drops the current session (for example after a failed health check) so the next call dials again. */
-  reset(reason: EndpointFailureReason, cause?: unknown): void {
-    const s = this.session;
-    if (s === undefined) return;
-    this.fail(s, new EndpointUnavailableError(this.endpoint.address, reason, cause));
-  }
-
   private dial(): Promise<http2.ClientHttp2Session> {
     if (this.closed) {
       return Promise.reject(new EndpointUnavailableError(this.endpoint.address, "closed"));
