@@ -44,65 +44,69 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 }
 
 describe("failover", () => {
-  test("SIGKILL of the pinned member under mixed load: reads never fail, no write applied twice", async () => {
-    const etcd = client(cluster.endpoints, { requestTimeoutMs: 8000, dialTimeoutMs: 1000 });
-    const p = uniquePrefix("kill");
-    try {
-      await etcd.put(p + "warm", "1");
-      const victim = pinnedMember(etcd);
-      const acked = new Set<number>();
-      const unknown = new Set<number>();
-      const readErrors: unknown[] = [];
-      const otherWriteErrors: unknown[] = [];
-      let seq = 0;
-      let killed = false;
-      const stopAt = Date.now() + 6000;
-      const writer = async (): Promise<void> => {
-        while (Date.now() < stopAt && seq < 3000) {
-          const n = seq++;
-          // Each key is written once; a write applied twice would leave the key at version 2.
-          try {
-            await etcd.put(p + "w/" + n, String(n));
-            acked.add(n);
-          } catch (e) {
-            if (e instanceof OutcomeUnknownError) unknown.add(n);
-            else otherWriteErrors.push(e);
+  for (const fault of ["SIGKILL", "SIGTERM"] as const) {
+    test(`${fault} of the pinned member under mixed load: reads never fail, no write applied twice`, async () => {
+      const etcd = client(cluster.endpoints, { requestTimeoutMs: 8000, dialTimeoutMs: 1000 });
+      const p = uniquePrefix(fault);
+      try {
+        await etcd.put(p + "warm", "1");
+        const victim = pinnedMember(etcd);
+        const acked = new Set<number>();
+        const unknown = new Set<number>();
+        const readErrors: unknown[] = [];
+        const otherWriteErrors: unknown[] = [];
+        let seq = 0;
+        let killed = false;
+        const stopAt = Date.now() + 6000;
+        const writer = async (): Promise<void> => {
+          while (Date.now() < stopAt && seq < 3000) {
+            const n = seq++;
+            // Each key is written once; a write applied twice would leave the key at version 2.
+            try {
+              await etcd.put(p + "w/" + n, String(n));
+              acked.add(n);
+            } catch (e) {
+              if (e instanceof OutcomeUnknownError) unknown.add(n);
+              else otherWriteErrors.push(e);
+            }
           }
-        }
-      };
-      const reader = async (): Promise<void> => {
-        let n = 0;
-        while (Date.now() < stopAt && n++ < 5000) {
-          try {
-            await etcd.get(p + "warm");
-          } catch (e) {
-            readErrors.push(e);
+        };
+        const reader = async (): Promise<void> => {
+          let n = 0;
+          while (Date.now() < stopAt && n++ < 5000) {
+            try {
+              await etcd.get(p + "warm");
+            } catch (e) {
+              readErrors.push(e);
+            }
           }
-        }
-      };
-      const killer = (async () => {
-        await new Promise((r) => setTimeout(r, 1500));
-        await victim.kill();
-        killed = true;
-      })();
-      await Promise.all([writer(), writer(), reader(), reader(), killer]);
-      assert.ok(killed);
-      assert.deepEqual(readErrors.map(String), [], "reads fail over without surfacing errors");
-      // Writes that failed for another reason must be the "never sent" kind that got retried, i.e. none here.
-      assert.deepEqual(otherWriteErrors.map(String), [], "writes either succeed or report an unknown outcome");
-      assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint, "the pin moved off the dead member");
-      const state = await etcd.get(p + "w/", { prefix: true });
-      const present = new Set(state.kvs.map((kv) => Number(kv.text)));
-      for (const n of acked) assert.ok(present.has(n), `acknowledged write ${n} is stored`);
-      for (const n of present) assert.ok(acked.has(n) || unknown.has(n), `stored write ${n} was acknowledged or reported unknown`);
-      for (const kv of state.kvs) assert.equal(kv.version, 1n, `write ${kv.text} applied exactly once`);
-      assert.ok(acked.size > 50, `load kept going after the kill (${acked.size} acknowledged)`);
-    } finally {
-      etcd.close();
-      // Later tests need all three members, whatever happened here.
-      await cluster.heal();
-    }
-  });
+        };
+        const killer = (async () => {
+          await new Promise((r) => setTimeout(r, 1500));
+          // SIGKILL drops the connections; SIGTERM makes etcd shut down gracefully (GOAWAY first).
+          if (fault === "SIGKILL") await victim.kill();
+          else await victim.stop();
+          killed = true;
+        })();
+        await Promise.all([writer(), writer(), reader(), reader(), killer]);
+        assert.ok(killed);
+        assert.deepEqual(readErrors.map(String), [], "reads fail over without surfacing errors");
+        // Writes that failed for another reason must be the "never sent" kind that got retried, i.e. none here.
+        assert.deepEqual(otherWriteErrors.map(String), [], "writes either succeed or report an unknown outcome");
+        assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint, "the pin moved off the dead member");
+        const state = await etcd.get(p + "w/", { prefix: true });
+        const present = new Set(state.kvs.map((kv) => Number(kv.text)));
+        for (const n of acked) assert.ok(present.has(n), `acknowledged write ${n} is stored`);
+        for (const n of present) assert.ok(acked.has(n) || unknown.has(n), `stored write ${n} was acknowledged or reported unknown`);
+        for (const kv of state.kvs) assert.equal(kv.version, 1n, `write ${kv.text} applied exactly once`);
+        assert.ok(acked.size > 50, `load kept going after the kill (${acked.size} acknowledged)`);
+      } finally {
+        etcd.close();
+        // Later tests need all three members, whatever happened here.
+        await cluster.heal();
+      }
+    });
+  }
 
   test("SIGSTOP of the pinned member: the client moves on within the ping settings, and uses it again after SIGCONT", async () => {
     const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000, requestTimeoutMs: 10000 });
