@@ -215,7 +215,7 @@ async function runTrial(subject: Subject, fault: Fault, trial: number, cluster: 
           t0 = performance.now();
           lastOk = t0;
           if (fault === "kill") faulted = victim.member.kill();
-          else victim.member.pause();
+          else faulted = victim.member.pause();
         }
         continue;
       }

@@ -133,7 +133,11 @@ describe("failover", () => {
         assert.equal(r.text, "v");
         const took = Date.now() - t0;
         assert.ok(took <= 5000 + 1000 + 1500, `read after SIGSTOP took ${took} ms`);
-        assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint);
+        assert.notEqual(
+          etcd.pool.pinned.endpoint.address,
+          victim.endpoint,
+          `read served by member ${r.header?.memberId.toString(16)} after ${took} ms; victim ${victim.name} pid ${victim.pid}`,
+        );
       } finally {
         await victim.resume();
       }
@@ -156,7 +160,7 @@ describe("failover", () => {
     try {
       await etcd.put(p + "k", "v");
       const victim = pinnedMember(etcd);
-      victim.pause();
+      await victim.pause();
       const t0 = Date.now();
       let value: string | undefined;
       let failures = 0;

@@ -1,6 +1,6 @@
 // Real etcd members on loopback ports: start, kill -9, SIGSTOP/SIGCONT, restart, stop.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, closeSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -147,9 +147,19 @@ export class EtcdMember {
     await this.exited;
   }
 
-  /** SIGSTOP: the process keeps its sockets but answers nothing. */
-  pause(): void {
-    this.proc?.kill("SIGSTOP");
+  /**
+   * SIGSTOP: the process keeps its sockets but answers nothing. Resolves once
+   * the kernel reports the process stopped, so a test never races the signal.
+   */
+  async pause(): Promise<void> {
+    const p = this.proc;
+    if (!p?.pid) throw new Error(`${this.name} is not running`);
+    p.kill("SIGSTOP");
+    for (let i = 0; i < 200; i++) {
+      if (allThreadsStopped(p.pid)) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new Error(`${this.name} (pid ${p.pid}) did not stop: state ${processState(p.pid)}`);
   }
 
   /** SIGCONT after {@link pause}. */
@@ -173,6 +183,26 @@ export class EtcdMember {
     const t = setTimeout(() => p.kill("SIGKILL"), 5000);
     await this.exited;
     clearTimeout(t);
+  }
+}
+
+/** The state letter of a process or thread from its stat file (R, S, T, Z, ...), or "?" when unknown. */
+function processState(pid: number, statPath = `/proc/${pid}/stat`): string {
+  try {
+    const stat = readFileSync(statPath, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return "?";
+  }
+}
+
+/** True once every thread of the process is stopped: a Go server serves from many threads. */
+function allThreadsStopped(pid: number): boolean {
+  try {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    return tasks.length > 0 && tasks.every((t) => processState(pid, `/proc/${pid}/task/${t}/stat`) === "T");
+  } catch {
+    return false;
   }
 }
 
