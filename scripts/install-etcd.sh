@@ -16,14 +16,14 @@ if ! command -v /usr/bin/etcd >/dev/null 2>&1; then
   # The package ships a systemd unit; no init system runs it here, the harness starts its own members.
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
 fi
-/usr/bin/etcd --version | head -1
+/usr/bin/etcd --version | sed -n 1p
 
 dest="$root/.etcd/3.5"
 if [ ! -x "$dest/usr/bin/etcd" ]; then
   echo "fetching etcd 3.5 (Debian trixie etcd-server) into .etcd/3.5"
   # Use the same mirror the machine's own apt sources name.
   mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -E '^[[:space:]]*(deb|URIs:)[[:space:]]' | grep -oE 'https?://[^ ]+/debian/?([[:space:]]|$)' | head -1 | tr -d '[:space:]' || true)"
+    | grep -E '^[[:space:]]*(deb|URIs:)[[:space:]]' | grep -oE 'https?://[^ ]+/debian/?([[:space:]]|$)' | sed -n 1p | tr -d '[:space:]' || true)"
   mirror="${mirror%/}"
   if [ -z "$mirror" ]; then echo "no Debian mirror found in /etc/apt sources" >&2; exit 1; fi
   work="$root/.etcd/apt"
@@ -37,4 +37,4 @@ if [ ! -x "$dest/usr/bin/etcd" ]; then
   dpkg-deb -x "$work"/download/etcd-server_*.deb "$dest"
   rm -rf "$work"
 fi
-"$dest/usr/bin/etcd" --version | head -1
+"$dest/usr/bin/etcd" --version | sed -n 1p
