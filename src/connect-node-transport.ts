@@ -28,23 +28,19 @@ export interface ConnectNodeTransportOptions {
 // Node error codes that mean no connection existed, so no request was sent.
 const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
 
-function causeCodes(e: unknown): string[] {
-  const codes: string[] = [];
-  for (let c = e, depth = 0; typeof c === "object" && c !== null && depth < 8; depth++) {
-    const code = (c as { code?: unknown }).code;
-    if (typeof code === "string") codes.push(code);
-    c = (c as { cause?: unknown }).cause;
+/** `e` and its `cause`s, outermost first (connect wraps Node's socket errors). */
+function causeChain(e: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let c = e, depth = 0; c !== undefined && depth < 8; depth++) {
+    chain.push(c);
+    c = typeof c === "object" && c !== null ? (c as { cause?: unknown }).cause : undefined;
   }
-  return codes;
+  return chain;
 }
 
-/** The innermost error of a `cause` chain (connect wraps Node's socket errors). */
+/** The innermost error of a `cause` chain. */
 function rootCause(e: unknown): unknown {
-  let c = e;
-  for (let depth = 0; depth < 8 && typeof c === "object" && c !== null && (c as { cause?: unknown }).cause !== undefined; depth++) {
-    c = (c as { cause?: unknown }).cause;
-  }
-  return c;
+  return causeChain(e).at(-1);
 }
 
 function classify(e: unknown, signal: AbortSignal | undefined, endpoint: Endpoint): unknown {
@@ -58,8 +54,8 @@ function classify(e: unknown, signal: AbortSignal | undefined, endpoint: Endpoin
   // connect's own send limit: the same client-side refusal as the built-in transport's.
   const tooLarge = /message size (\d+) is larger than configured writeMaxBytes (\d+)/.exec(e.rawMessage);
   if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
-  const codes = causeCodes(e);
-  if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
+  const codes = causeChain(e).map((c) => (c as { code?: unknown } | null)?.code);
+  if (codes.some((c) => typeof c === "string" && NOT_CONNECTED.has(c))) return markUnsent(e);
   // Without a server status, Canceled/Internal/Unavailable/Unknown come from the connection, not from etcd.
   const fromServer = e.metadata.has("grpc-status") || e.rawMessage.startsWith("etcdserver:");
   const connectionCodes = [Code.Canceled, Code.Internal, Code.Unavailable, Code.Unknown, Code.Aborted];
@@ -105,9 +101,11 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
    * timeout, so a refused, TLS-mismatched or unanswering endpoint fails as
    * "never sent" with its cause instead of as the call's own error.
    */
-  const ready = async (): Promise<void> => {
+  const ready = (): Promise<void> | undefined => {
     const st = sessionManager.state();
-    if (st === "open" || st === "idle") return;
+    return st === "open" || st === "idle" ? undefined : connectWithin();
+  };
+  const connectWithin = async (): Promise<void> => {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), options.dialTimeoutMs)));
     const result = await Promise.race([sessionManager.connect(), timedOut]);
@@ -135,8 +133,8 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
       const call = () => inner.unary(method, signal, timeoutMs, header, input, contextValues);
-      const st = sessionManager.state();
-      const p = st === "open" || st === "idle" ? call() : ready().then(call);
+      const connecting = ready();
+      const p = connecting === undefined ? call() : connecting.then(call);
       return p.catch((e: unknown) => {
         throw classify(e, signal, endpoint);
       });

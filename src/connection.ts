@@ -92,13 +92,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.dialing ?? (this.dialing = this.dial());
   }
 
-  /** Counts a stream opened on the current session; starts pings with the first. */
+  /** Counts a stream opened on the current session; sends a PING that fell due while none was open. */
   streamOpened(): void {
-    // Not at once: the call's HEADERS must reach the server before the PING, or it sees a ping on an idle connection.
-    if (this.openStreams++ === 0 && this.pingDue) {
-      this.pingDue = false;
-      this.schedulePing(PING_AFTER_OPEN_MS);
-    }
+    if (this.openStreams++ === 0 && this.pingDue) this.sendDuePing();
   }
 
   /** Counts a stream closed. */
@@ -163,11 +159,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       }
       let settled = false;
-      socket.on("error", (e) => {
+      // The socket and the session report errors separately; either ends the dial or the session.
+      const onError = (e: Error): void => {
         const err = new EndpointUnavailableError(endpoint.address, settled ? "connection-lost" : classifyDialError(e, endpoint.secure), e);
         if (!settled) onFail(err);
         else this.fail(session, err);
-      });
+      };
+      socket.on("error", onError);
       const timer = setTimeout(() => {
         onFail(new EndpointUnavailableError(endpoint.address, "dial-timeout", undefined, options.dialTimeoutMs));
       }, options.dialTimeoutMs);
@@ -201,11 +199,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.startPings();
         resolve(session);
       });
-      session.on("error", (e) => {
-        const err = new EndpointUnavailableError(endpoint.address, settled ? "connection-lost" : classifyDialError(e, endpoint.secure), e);
-        if (!settled) onFail(err);
-        else this.fail(session, err);
-      });
+      session.on("error", onError);
       session.on("goaway", (code) => {
         // Streams already open finish; new calls dial a fresh session.
         if (this.session === session) {
@@ -253,10 +247,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // A new connection has sent no PING yet, so etcd's 5 s spacing allows one
     // with the first call: it checks the peer early and gives a first RTT.
     this.pingDue = true;
-    if (this.openStreams > 0) {
-      this.pingDue = false;
-      this.schedulePing(PING_AFTER_OPEN_MS);
-    }
+    if (this.openStreams > 0) this.sendDuePing();
+  }
+
+  private sendDuePing(): void {
+    this.pingDue = false;
+    // Not at once: the call's HEADERS must reach the server before the PING, or it sees a ping on an idle connection.
+    this.schedulePing(PING_AFTER_OPEN_MS);
   }
 
   private pingIntervalMs(): number {
