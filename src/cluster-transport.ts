@@ -17,14 +17,12 @@ import {
   DeadlineExceededError,
   EndpointUnavailableError,
   EtcdError,
-  LeaderChangedError,
   NoEndpointAvailableError,
-  ServerTimeoutError,
   OutcomeUnknownError,
   toEtcdError,
 } from "./errors.js";
 import { isConnectionLost, isUnsent } from "./failure.js";
-import { classifyFailure, isRepeatable, methodName, retryDelayMs } from "./retry.js";
+import { classifyFailure, isRepeatable, mayHaveBeenApplied, methodName, retryDelayMs } from "./retry.js";
 
 /** Supplies the auth token for calls; implemented by the auth session. */
 export interface TokenSource {
@@ -152,9 +150,8 @@ export class ClusterTransport implements Transport {
         if (cls.endpointFailed) this.pool.failed(slot, err);
         const repeatable = isRepeatable(method, input) || (contextValues?.get(retryWritesKey) ?? this.options.retryWrites);
         if (!(cls.safeToResend || (repeatable && cls.retryableIfRepeatable))) {
-          // A lost connection, or a member that timed out or lost its leader while the
-          // proposal was in flight: the write may still be applied.
-          if (isConnectionLost(e) || err instanceof ServerTimeoutError || err instanceof LeaderChangedError) {
+          // A lost connection, or a member that gave up while the proposal was in flight: the write may still be applied.
+          if (isConnectionLost(e) || mayHaveBeenApplied(err)) {
             throw new OutcomeUnknownError(methodName(method), err);
           }
           throw err;
@@ -210,7 +207,7 @@ export class ClusterTransport implements Transport {
       // Re-authenticate before each stream opens: a cached token may expire while the stream lives.
       const token =
         this.tokens !== undefined && !this.tokens.exempt(method)
-          ? await withDeadline(this.tokens.fresh(signal), budget - (Date.now() - start), budget)
+          ? await this.withinBudget(this.tokens.fresh(signal), budget, start)
           : undefined;
       const slot = this.pool.pick(new Set(tried.keys()));
       try {
@@ -277,10 +274,12 @@ export class ClusterTransport implements Transport {
   }
 
   private tokenFor(signal: AbortSignal | undefined, budget: number, start: number): Promise<string> | string {
-    const remaining = budget - (Date.now() - start);
-    const t = this.tokens!.token(signal);
-    if (typeof t === "string") return t;
-    return withDeadline(t, remaining, budget);
+    return this.withinBudget(this.tokens!.token(signal), budget, start);
+  }
+
+  /** A token as it comes (cached), or its fetch cut off at what is left of the call's deadline. */
+  private withinBudget(t: string | Promise<string>, budget: number, start: number): Promise<string> | string {
+    return typeof t === "string" ? t : withDeadline(t, budget - (Date.now() - start), budget);
   }
 
   private headers(header: HeadersInit | undefined, ctx: ContextValues | undefined, token: string | undefined): HeadersInit | undefined {

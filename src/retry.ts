@@ -8,7 +8,7 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { isConnectError } from "./errors.js";
+import { LeaderChangedError, ServerStoppedError, ServerTimeoutError, isConnectError, type EtcdError } from "./errors.js";
 import { isConnectionLost, isUnsent } from "./failure.js";
 
 // Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
@@ -82,4 +82,13 @@ export function classifyFailure(err: unknown): FailureClass {
 export function retryDelayMs(attempt: number, baseMs = 25, capMs = 1000): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 16));
   return Math.random() * ceiling;
+}
+
+/**
+ * True for server answers after which a write may still be applied: the
+ * member gave up waiting (timed out, lost its leader, began shutting down)
+ * while the proposal was already in raft. The caller must hear "unknown".
+ */
+export function mayHaveBeenApplied(err: EtcdError): boolean {
+  return err instanceof ServerTimeoutError || err instanceof LeaderChangedError || err instanceof ServerStoppedError;
 }
