@@ -13,7 +13,7 @@ import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RangeResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { decodeRangeResponse } from "../src/range-decoder.js";
+import { decodeRangeResponse } from "../src/kv/range-decoder.js";
 
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);

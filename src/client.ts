@@ -7,23 +7,23 @@ import { createClient, type Client, type Interceptor, type Transport } from "@co
 import { Auth, Cluster, KV as KVService, Lease, Maintenance, Watch } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electionpb/v3election_pb.js";
 import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.js";
-import { AuthSession, type AuthCredentials } from "./auth-session.js";
-import type { Bytes } from "./bytes.js";
+import { AuthTokenSource, type AuthCredentials } from "./cluster/auth-token.js";
+import type { Bytes } from "./kv/bytes.js";
 import type { CallOptions } from "./call-options.js";
-import { ClusterTransport } from "./cluster-transport.js";
-import { Connection, type ConnectionState, type TlsOptions } from "./connection.js";
-import { createConnectNodeTransport } from "./connect-node-transport.js";
-import { parseEndpoint, type Endpoint } from "./endpoint.js";
-import { EndpointPool, type BackoffOptions, type EndpointSlot } from "./endpoint-pool.js";
-import { localInfo, type EndpointInfo } from "./endpoint-status.js";
+import { ClusterTransport } from "./cluster/cluster-transport.js";
+import { Connection, type ConnectionState, type TlsOptions } from "./transport/connection.js";
+import { createConnectNodeTransport } from "./transport/connect-node-transport.js";
+import { parseEndpoint, type Endpoint } from "./cluster/endpoint.js";
+import { EndpointPool, type BackoffOptions, type EndpointSlot } from "./cluster/endpoint-pool.js";
+import { localInfo, type EndpointInfo } from "./cluster/endpoint-status.js";
 import { EtcdError, toEtcdError } from "./errors.js";
-import { createHttp2Transport } from "./grpc-transport.js";
-import type { KeyValue } from "./key-value.js";
-import { KV, type CompactOptions } from "./kv.js";
-import type { DeleteOptions, GetOptions, Op, PutOptions } from "./op.js";
-import type { PaginateOptions } from "./paginate.js";
-import type { DeleteResult, GetResult, OpResult, PutResult } from "./results.js";
-import type { Txn } from "./txn.js";
+import { createHttp2Transport } from "./transport/http2-transport.js";
+import type { KeyValue } from "./kv/key-value.js";
+import { KV, type CompactOptions } from "./kv/kv.js";
+import type { DeleteOptions, GetOptions, Op, PutOptions } from "./kv/op.js";
+import type { PaginateOptions } from "./kv/paginate.js";
+import type { DeleteResult, GetResult, OpResult, PutResult } from "./kv/results.js";
+import type { Txn } from "./kv/txn.js";
 import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 
 /** Options of {@link Etcd}. Only `endpoints` is required. */
@@ -207,7 +207,7 @@ export class Etcd implements AsyncDisposable {
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;
-      this.cluster.tokens = new AuthSession(async () => (await auth.authenticate({ name: username, password })).token);
+      this.cluster.tokens = new AuthTokenSource(async () => (await auth.authenticate({ name: username, password })).token);
     }
     const every = options.autoSyncIntervalMs ?? 0;
     if (every > 0) {

@@ -9,7 +9,7 @@ import {
   RangeRequest_SortTarget,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { Compare, InvalidKeyError, InvalidOptionError, Op, TooManyOpsError } from "../src/index.js";
-import { checkTxnSize, txnRequest } from "../src/op.js";
+import { checkTxnSize, txnRequest } from "../src/kv/op.js";
 
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
 

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseEndpoint } from "../src/endpoint.js";
-import { formatEndpointTable } from "../src/endpoint-status.js";
-import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "../src/grpc-status.js";
+import { parseEndpoint } from "../src/cluster/endpoint.js";
+import { formatEndpointTable } from "../src/cluster/endpoint-status.js";
+import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "../src/transport/grpc-status.js";
 import { Code } from "@connectrpc/connect";
 
 test("parseEndpoint accepts host:port and URLs", () => {

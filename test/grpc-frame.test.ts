@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FrameDecoder, FrameError, encodeFrame } from "../src/grpc-frame.js";
+import { FrameDecoder, FrameError, encodeFrame } from "../src/transport/grpc-frame.js";
 
 function collect(max = 1 << 20): { decoder: FrameDecoder; out: Buffer[] } {
   const out: Buffer[] = [];

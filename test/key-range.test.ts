@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { prefixEnd, resolveRange } from "../src/key-range.js";
+import { prefixEnd, resolveRange } from "../src/kv/key-range.js";
 import { InvalidKeyError, InvalidOptionError } from "../src/errors.js";
 
 const b = (...x: number[]) => new Uint8Array(x);

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RangeResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { decodeRangeResponse } from "../src/range-decoder.js";
+import { decodeRangeResponse } from "../src/kv/range-decoder.js";
 
 const enc = new TextEncoder();
 

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { KV, Lease, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { toEtcdError } from "../src/errors.js";
-import { markConnectionLost, markUnsent } from "../src/failure.js";
-import { classifyFailure, isRepeatable, mayHaveBeenApplied } from "../src/retry.js";
+import { markConnectionLost, markUnsent } from "../src/transport/failure.js";
+import { classifyFailure, isRepeatable, mayHaveBeenApplied } from "../src/cluster/retry.js";
 
 const server = (code: Code, msg: string) => new ConnectError(`etcdserver: ${msg}`, code);
 

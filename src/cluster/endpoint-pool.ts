@@ -7,9 +7,9 @@
  */
 import { EventEmitter } from "node:events";
 import type { Transport } from "@connectrpc/connect";
-import type { Connection } from "./connection.js";
+import type { Connection } from "../transport/connection.js";
 import type { Endpoint } from "./endpoint.js";
-import type { EtcdError } from "./errors.js";
+import type { EtcdError } from "../errors.js";
 
 /** Backoff of failed endpoints. */
 export interface BackoffOptions {

@@ -3,10 +3,10 @@
  * ops otherwise, applied atomically in one revision.
  * @module
  */
-import type { TxnRequest } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import type { CallOptions } from "./call-options.js";
+import type { TxnRequest } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import type { CallOptions } from "../call-options.js";
 import type { Compare } from "./compare.js";
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError } from "../errors.js";
 import { txnRequest, type Op } from "./op.js";
 import type { TxnResult } from "./results.js";
 

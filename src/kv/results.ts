@@ -9,7 +9,7 @@ import type {
   ResponseHeader,
   ResponseOp,
   TxnResponse,
-} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+} from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { KeyValue, wrapAll } from "./key-value.js";
 
 const NO_HEADER_REVISION = 0n;

@@ -7,7 +7,7 @@
  */
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf";
 import type { TokenSource } from "./cluster-transport.js";
-import { AuthNotEnabledError, AuthRevisionOldError, InvalidAuthTokenError, type EtcdError } from "./errors.js";
+import { AuthNotEnabledError, AuthRevisionOldError, InvalidAuthTokenError, type EtcdError } from "../errors.js";
 
 /** Credentials for {@link EtcdOptions.auth}. */
 export interface AuthCredentials {
@@ -16,7 +16,7 @@ export interface AuthCredentials {
 }
 
 /** Keeps the auth token of one client. */
-export class AuthSession implements TokenSource {
+export class AuthTokenSource implements TokenSource {
   private current: string | undefined;
   private inflight: Promise<string> | undefined;
 

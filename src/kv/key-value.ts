@@ -3,7 +3,7 @@
  * value as text, bytes or JSON, and its revisions.
  * @module
  */
-import type { KeyValue as RawKeyValue } from "../gen/etcd/api/mvccpb/kv_pb.js";
+import type { KeyValue as RawKeyValue } from "../../gen/etcd/api/mvccpb/kv_pb.js";
 import { toText } from "./bytes.js";
 
 /**

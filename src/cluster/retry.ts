@@ -8,8 +8,8 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { LeaderChangedError, ServerStoppedError, ServerTimeoutError, isConnectError, type EtcdError } from "./errors.js";
-import { isConnectionLost, isUnsent } from "./failure.js";
+import { LeaderChangedError, ServerStoppedError, ServerTimeoutError, isConnectError, type EtcdError } from "../errors.js";
+import { isConnectionLost, isUnsent } from "../transport/failure.js";
 
 // Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
 const REPEATABLE = new Set([

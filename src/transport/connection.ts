@@ -8,8 +8,8 @@ import * as http2 from "node:http2";
 import { EventEmitter } from "node:events";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type SecureContextOptions } from "node:tls";
-import type { Endpoint } from "./endpoint.js";
-import { EndpointUnavailableError, type EndpointFailureReason } from "./errors.js";
+import type { Endpoint } from "../cluster/endpoint.js";
+import { EndpointUnavailableError, type EndpointFailureReason } from "../errors.js";
 
 /** TLS settings for `https` endpoints. */
 export interface TlsOptions {

@@ -36,9 +36,9 @@ import {
 import type { Connection } from "./connection.js";
 import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
 import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
-import { RequestTooLargeError, isConnectError } from "./errors.js";
+import { RequestTooLargeError, isConnectError } from "../errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
-import { decodeRangeResponse } from "./range-decoder.js";
+import { decodeRangeResponse } from "../kv/range-decoder.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {

@@ -4,7 +4,7 @@
  * @module
  */
 import { EMPTY, toBytes, type Bytes } from "./bytes.js";
-import { InvalidKeyError, InvalidOptionError } from "./errors.js";
+import { InvalidKeyError, InvalidOptionError } from "../errors.js";
 
 /** A single zero byte: as a range end it means "to the end of the keyspace". */
 export const NUL = new Uint8Array([0]);

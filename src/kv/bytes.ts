@@ -2,7 +2,7 @@
  * Keys and values: users pass `string` (UTF-8) or `Uint8Array`; etcd stores bytes.
  * @module
  */
-import { InvalidKeyError } from "./errors.js";
+import { InvalidKeyError } from "../errors.js";
 
 /** A key or value as the API accepts it: a UTF-8 string or raw bytes. */
 export type Bytes = string | Uint8Array;

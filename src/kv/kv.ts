@@ -10,10 +10,10 @@ import {
   type CompactionResponse,
   type RangeRequest,
   type TxnRequest,
-} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+} from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { Bytes } from "./bytes.js";
-import { toConnectOptions, type CallOptions } from "./call-options.js";
-import { InvalidOptionError } from "./errors.js";
+import { toConnectOptions, type CallOptions } from "../call-options.js";
+import { InvalidOptionError } from "../errors.js";
 import type { KeyValue } from "./key-value.js";
 import { checkTxnSize, deleteRequest, putRequest, rangeRequest, type DeleteOptions, type GetOptions, type Op, type PutOptions } from "./op.js";
 import { paginate, type PaginateOptions } from "./paginate.js";

@@ -8,8 +8,8 @@
  * back to `fromBinary`, so unknown fields are still preserved there.
  * @module
  */
-import type { KeyValue } from "../gen/etcd/api/mvccpb/kv_pb.js";
-import type { RangeResponse, ResponseHeader } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import type { KeyValue } from "../../gen/etcd/api/mvccpb/kv_pb.js";
+import type { RangeResponse, ResponseHeader } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 
 const EMPTY = new Uint8Array(0);
 const TWO_32 = 4294967296;

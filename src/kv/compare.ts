@@ -8,9 +8,9 @@ import {
   Compare_CompareResult,
   Compare_CompareTarget,
   type Compare as RawCompare,
-} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+} from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { toBytes, type Bytes } from "./bytes.js";
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError } from "../errors.js";
 import { NUL, prefixEnd } from "./key-range.js";
 
 /** How a key's attribute is compared with the given operand. */

@@ -9,7 +9,7 @@
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { ContextValues, StreamResponse, Transport, UnaryResponse } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
-import { requireLeaderKey, retryWritesKey } from "./call-options.js";
+import { requireLeaderKey, retryWritesKey } from "../call-options.js";
 import type { EndpointPool, EndpointSlot } from "./endpoint-pool.js";
 import {
   AbortedError,
@@ -20,8 +20,8 @@ import {
   NoEndpointAvailableError,
   OutcomeUnknownError,
   toEtcdError,
-} from "./errors.js";
-import { isConnectionLost, isUnsent } from "./failure.js";
+} from "../errors.js";
+import { isConnectionLost, isUnsent } from "../transport/failure.js";
 import { classifyFailure, isRepeatable, mayHaveBeenApplied, methodName, retryDelayMs } from "./retry.js";
 
 /** Supplies the auth token for calls; implemented by the auth session. */

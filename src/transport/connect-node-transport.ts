@@ -10,8 +10,8 @@ import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShap
 import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { classifyDialError, type TlsOptions } from "./connection.js";
-import type { Endpoint } from "./endpoint.js";
-import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "./errors.js";
+import type { Endpoint } from "../cluster/endpoint.js";
+import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createConnectNodeTransport}. */

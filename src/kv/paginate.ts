@@ -4,9 +4,9 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import { RangeRequestSchema, type RangeRequest, type RangeResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import type { CallOptions } from "./call-options.js";
-import { InvalidOptionError } from "./errors.js";
+import { RangeRequestSchema, type RangeRequest, type RangeResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import type { CallOptions } from "../call-options.js";
+import { InvalidOptionError } from "../errors.js";
 import { KeyValue } from "./key-value.js";
 import { rangeRequest, type GetOptions } from "./op.js";
 

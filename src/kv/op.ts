@@ -17,10 +17,10 @@ import {
   type RangeRequest,
   type RequestOp,
   type TxnRequest,
-} from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+} from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { toBytes, type Bytes } from "./bytes.js";
 import type { Compare } from "./compare.js";
-import { InvalidKeyError, InvalidOptionError, TooManyOpsError } from "./errors.js";
+import { InvalidKeyError, InvalidOptionError, TooManyOpsError } from "../errors.js";
 import { resolveRange, type RangeSelector } from "./key-range.js";
 
 /** What to sort a range by. */
