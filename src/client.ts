@@ -260,8 +260,8 @@ export class Etcd implements AsyncDisposable {
 
   /**
    * Runs `fn` as a software transaction: its reads see a consistent view, its
-   * writes are buffered and committed in one transaction that fails if what it
-   * read (or wrote) changed meanwhile, and then `fn` runs again on fresh data.
+   * writes are buffered and committed in one transaction, and when what it
+   * read (or wrote) changed meanwhile, `fn` runs again on fresh data.
    *
    * ```ts
    * await etcd.stm(async (tx) => {

@@ -61,6 +61,10 @@ export function serviceName(name: Bytes, keys: KeyPrefix | undefined): Uint8Arra
  * try { ... } finally { await locks.unlock(key); }
  * ```
  *
+ * One lease is one holder: the lock key is derived from the lease, so a
+ * second `lock` of the same name with the same lease succeeds at once, while
+ * the first still holds it. Give each holder its own lease.
+ *
  * `lock` is a write: when its connection breaks it fails with
  * `OutcomeUnknownError` (the lock may be held: unlock the key
  * `name/<lease hex>`, or revoke the lease). When it is aborted or times out
