@@ -52,7 +52,8 @@ export interface StmOptions {
   retries?: number;
   /**
    * Keys every attempt reads: fetched together in one round trip before `fn`
-   * runs, so the reads in `fn` cost nothing.
+   * runs, so the reads in `fn` cost nothing. They join the read set (and its
+   * conflict checks) whether `fn` reads them or not.
    */
   prefetch?: readonly Bytes[];
   /** Aborts the STM: between attempts, during reads and before the commit. */
@@ -247,7 +248,7 @@ class StmRun {
     const reads = await Promise.all(a.reads.values());
     const writes = [...a.writes.values()];
     const snapshot = snapshotLevel(this.isolation);
-    // A snapshot read nothing can have overtaken, and read-committed checks nothing: without writes there is nothing to send.
+    // Reads from one snapshot are consistent as they are, and read-committed checks nothing: with no writes, nothing to send.
     if (writes.length === 0 && (snapshot || this.isolation === "read-committed" || reads.length === 0)) {
       return { committed: true, revision: reads.reduce((m, r) => (r.revision > m ? r.revision : m), 0n), txn: undefined };
     }
