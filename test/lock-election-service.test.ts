@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
 import {
+  AbortedError,
   DeadlineExceededError,
   ElectionNotLeaderError,
   ElectionService,
@@ -129,20 +130,31 @@ describe("v3lock", () => {
     await locks.unlock(got.key);
   });
 
-  test("a waiter that times out withdraws: its key is gone and it never holds the lock", async () => {
+  test("a waiter that gives up (abort or deadline) fails typed; an aborted waiter's key is withdrawn", async () => {
     const locks = new LockService(etcd);
-    const name = uniquePrefix("lock-timeout") + "l";
-    const [a, b] = [await grant(), await grant()];
+    const name = uniquePrefix("lock-withdraw") + "l";
+    const [a, b, c] = [await grant(), await grant(), await grant()];
     const held = await locks.lock(name, a);
-    await assert.rejects(locks.lock(name, b, { timeoutMs: 300 }), DeadlineExceededError);
-    // The server deletes the waiter's key when its call is cancelled.
-    let left: string[] = [];
-    for (let i = 0; i < 50; i++) {
-      left = (await etcd.get(name + "/", { prefix: true })).kvs.map((kv) => kv.keyText);
-      if (left.length === 1) break;
-      await delay(20);
-    }
-    assert.deepEqual(left, [text(held.key)]);
+    const waiterKeys = async () => (await etcd.get(name + "/", { prefix: true })).kvs.map((kv) => kv.keyText);
+    const until = async (cond: (keys: string[]) => boolean) => {
+      let keys: string[] = [];
+      for (let i = 0; i < 250; i++) {
+        keys = await waiterKeys();
+        if (cond(keys)) return keys;
+        await delay(20);
+      }
+      return keys;
+    };
+    const ac = new AbortController();
+    const waiting = locks.lock(name, b, { signal: ac.signal, timeoutMs: 20_000 });
+    const bKey = `${name}/${b.toString(16)}`;
+    // Abort once the server is waiting with the waiter's key in place (an abort racing the key's creation could leave it).
+    assert.deepEqual(await until((k) => k.includes(bKey)), [text(held.key), bKey]);
+    ac.abort();
+    await assert.rejects(waiting, AbortedError);
+    // The server gives up waiting and deletes the waiter's key.
+    assert.deepEqual(await until((k) => !k.includes(bKey)), [text(held.key)]);
+    await assert.rejects(locks.lock(name, c, { timeoutMs: 300 }), DeadlineExceededError);
     await locks.unlock(held.key);
   });
 

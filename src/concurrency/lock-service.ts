@@ -69,8 +69,9 @@ export function serviceName(name: Bytes, keys: KeyPrefix | undefined): Uint8Arra
  * `OutcomeUnknownError` (the lock may be held: unlock the key
  * `name/<lease hex>`, or revoke the lease). When it is aborted or times out
  * while waiting, the server gives up waiting and deletes the caller's key;
- * but an abort that crosses the server's answer can leave the lock held until
- * `unlock` or the end of the lease. Give `lock` a `timeoutMs` that fits the
+ * but an abort that races the server (while it is still creating the key, or
+ * crossing its answer) can leave the key, and so the lock, until `unlock` of
+ * `name/<lease hex>` or the end of the lease. Give `lock` a `timeoutMs` that fits the
  * wait (the client's default request timeout applies otherwise).
  */
 export class LockService {
