@@ -504,7 +504,7 @@ describe("abort, deadline, unknown outcome", () => {
         setTimeout(() => {
           proxy.cutAll();
           member.resume();
-        }, 300);
+        }, 1000);
       }
       return next(req);
     };
