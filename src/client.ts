@@ -16,7 +16,7 @@ import { createConnectNodeTransport } from "./transport/connect-node-transport.j
 import { parseEndpoint, type Endpoint } from "./cluster/endpoint.js";
 import { EndpointPool, type BackoffOptions, type EndpointSlot } from "./cluster/endpoint-pool.js";
 import { localInfo, type EndpointInfo } from "./cluster/endpoint-status.js";
-import { EtcdError, toEtcdError } from "./errors.js";
+import { ClientClosedError, EtcdError, toEtcdError } from "./errors.js";
 import { createHttp2Transport } from "./transport/http2-transport.js";
 import type { KeyValue } from "./kv/key-value.js";
 import { KV, type CompactOptions } from "./kv/kv.js";
@@ -25,6 +25,8 @@ import type { PaginateOptions } from "./kv/paginate.js";
 import type { DeleteResult, GetResult, OpResult, PutResult } from "./kv/results.js";
 import type { Txn } from "./kv/txn.js";
 import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { runStm, type Stm, type StmOptions, type StmResult } from "./concurrency/stm.js";
+import { Namespace } from "./namespace/namespace.js";
 
 /** Options of {@link Etcd}. Only `endpoints` is required. */
 export interface EtcdOptions {
@@ -146,6 +148,7 @@ export class Etcd implements AsyncDisposable {
   private readonly secureDefault: boolean;
   private readonly syncTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(options: EtcdOptions) {
     const list = typeof options.endpoints === "string" ? [options.endpoints] : options.endpoints;
@@ -256,6 +259,34 @@ export class Etcd implements AsyncDisposable {
   }
 
   /**
+   * Runs `fn` as a software transaction: its reads see a consistent view, its
+   * writes are buffered and committed in one transaction, and when what it
+   * read (or wrote) changed meanwhile, `fn` runs again on fresh data.
+   *
+   * ```ts
+   * await etcd.stm(async (tx) => {
+   *   const a = Number(await tx.get("acct/a")), b = Number(await tx.get("acct/b"));
+   *   tx.put("acct/a", String(a - 10));
+   *   tx.put("acct/b", String(b + 10));
+   * });
+   * ```
+   * See `src/concurrency/stm.ts` for the isolation levels and {@link StmOptions}.
+   */
+  stm<T>(fn: (stm: Stm) => T | Promise<T>, options?: StmOptions): Promise<StmResult<T>> {
+    return runStm(this.kv, fn, options);
+  }
+
+  /** A view of this client in which every key lives under `prefix`. See {@link Namespace}. */
+  namespace(prefix: Bytes): Namespace {
+    return new Namespace(this, prefix);
+  }
+
+  /** Aborted by {@link Etcd.close}: long-lived helpers (streams, waits) end with it. @internal */
+  get closeSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  /**
    * Refreshes the endpoint list from the member list now: the client URLs of
    * started, non-learner members. Connections to endpoints that stay are kept.
    * Returns the new list.
@@ -332,6 +363,7 @@ export class Etcd implements AsyncDisposable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort(new ClientClosedError());
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
     this.cluster.close();
     for (const s of this.pool.slots) s.closeTransport?.();

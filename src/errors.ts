@@ -288,6 +288,10 @@ export class UnhealthyClusterError extends ServerError {}
 export class ServerTimeoutError extends ServerError {}
 /** The cluster found corruption. */
 export class CorruptError extends ServerError {}
+/** The `v3election` service: the leader key given was not (or no longer) the leader's (resigned, or its lease ended). */
+export class ElectionNotLeaderError extends ServerError {}
+/** The `v3election` service: the election has no leader now. */
+export class ElectionNoLeaderError extends ServerError {}
 
 type ServerErrorClass = new (message: string, code: Code, options?: EtcdErrorOptions) => EtcdError;
 
@@ -359,6 +363,10 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.Unavailable, "unhealthy cluster", UnhealthyClusterError],
   [Code.Unavailable, "request timed out", ServerTimeoutError],
   [Code.DataLoss, "corrupt cluster", CorruptError],
+  // The v3lock and v3election services relay their own errors, and the KV's, as Unknown.
+  [Code.Unknown, "requested lease not found", LeaseNotFoundError],
+  [Code.Unknown, "election: not leader", ElectionNotLeaderError],
+  [Code.Unknown, "election: no leader", ElectionNoLeaderError],
 ];
 
 const PREFIX = "etcdserver: ";
@@ -395,4 +403,21 @@ export function toEtcdError(e: unknown, endpoint?: string): EtcdError {
   }
   if (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")) return new AbortedError(e);
   return new EtcdError(e instanceof Error ? e.message : String(e), Code.Unknown, { endpoint, cause: e });
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency recipes.
+
+/**
+ * A software transaction (`etcd.stm`) found its reads or writes overtaken by
+ * other writers on every attempt: it ran `attempts` times and never committed.
+ * Nothing of it was applied.
+ */
+export class StmConflictError extends EtcdError {
+  constructor(
+    /** How many times the function ran. */
+    readonly attempts: number,
+  ) {
+    super(`software transaction still conflicted after ${attempts} attempts; nothing was applied`, Code.Aborted);
+  }
 }

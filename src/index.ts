@@ -22,3 +22,8 @@ export { createHttp2Transport, type Http2TransportOptions } from "./transport/ht
 export * from "./errors.js";
 export type { AuthCredentials } from "./cluster/auth-token.js";
 export { formatEndpointTable, type EndpointInfo } from "./cluster/endpoint-status.js";
+export { runStm, DEFAULT_STM_RETRIES, type Stm, type StmOptions, type StmResult, type StmStore, type Isolation } from "./concurrency/stm.js";
+export { LockService, type LockResult } from "./concurrency/lock-service.js";
+export { ElectionService, type LeaderKey } from "./concurrency/election-service.js";
+export { Namespace, type KVMethods } from "./namespace/namespace.js";
+export { KeyPrefix } from "./namespace/key-prefix.js";
