@@ -160,6 +160,16 @@ describe("linearizability checker: rejects", () => {
     assert.equal(verdict(h), "not-linearizable");
   });
 
+  test("a write whose previous pair (prevKv) never was the key's state", () => {
+    const h = [
+      ok("c1", 0, 10, put("a", "1"), putOk(2)),
+      ok("c2", 20, 30, put("a", "2"), { kind: "put", revision: 3n, prev: rec("0", 1, 1, 1) }),
+    ];
+    assert.equal(verdict(h), "not-linearizable");
+    const fine = [ok("c1", 0, 10, put("a", "1"), putOk(2)), ok("c2", 20, 30, put("a", "2"), { kind: "put", revision: 3n, prev: rec("1", 2, 2, 1) })];
+    assert.equal(verdict(fine), "linearizable");
+  });
+
   test("a read of a value nobody wrote", () => {
     const h = [ok("c1", 0, 10, get("a"), getOk(1, rec("ghost", 1, 1, 1)))];
     assert.equal(verdict(h), "not-linearizable");
@@ -432,28 +442,28 @@ class RefStore {
   }
 
   apply(input: KvInput): KvOutput {
+    const prev = this.read(input.key);
     switch (input.kind) {
       case "get":
-        return { kind: "get", revision: this.rev, kv: this.read(input.key) };
+        return { kind: "get", revision: this.rev, kv: prev };
       case "put":
         this.write(input.key, input.value);
-        return { kind: "put", revision: this.rev };
+        return { kind: "put", revision: this.rev, prev };
       case "delete": {
-        if (!this.keys.has(input.key)) return { kind: "delete", revision: this.rev, deleted: 0 };
+        if (prev === null) return { kind: "delete", revision: this.rev, deleted: 0, prev };
         this.rev++;
         this.keys.delete(input.key);
-        return { kind: "delete", revision: this.rev, deleted: 1 };
+        return { kind: "delete", revision: this.rev, deleted: 1, prev };
       }
       case "txn": {
-        const k = this.keys.get(input.key);
-        const holds = input.cond.target === "value" ? k !== undefined && k.value === input.cond.value : (k?.mod ?? 0n) === input.cond.modRevision;
-        if (!holds) return { kind: "txn", revision: this.rev, succeeded: false, kv: this.read(input.key) };
+        const holds = input.cond.target === "value" ? prev !== null && prev.value === input.cond.value : (prev?.modRevision ?? 0n) === input.cond.modRevision;
+        if (!holds) return { kind: "txn", revision: this.rev, succeeded: false, kv: prev };
         if (input.then.kind === "put") {
           this.write(input.key, input.then.value);
-          return { kind: "txn", revision: this.rev, succeeded: true };
+          return { kind: "txn", revision: this.rev, succeeded: true, prev };
         }
         const out = this.apply({ kind: "delete", key: input.key }) as { deleted: number; revision: bigint };
-        return { kind: "txn", revision: out.revision, succeeded: true, deleted: out.deleted };
+        return { kind: "txn", revision: out.revision, succeeded: true, deleted: out.deleted, prev };
       }
     }
   }

@@ -90,32 +90,29 @@ export function checkAgainstHistory(ops: readonly Operation[], history: ClusterH
     }
   }
 
-  // Every read saw the key as the history has it at the read's revision.
+  // Every read saw the key as the history has it at the read's revision; every write saw (prevKv) the key as it was just before.
   for (const op of ops) {
-    const seen = observed(op);
-    if (seen === undefined) continue;
-    const at = op.output!.revision;
-    const want = history.stateAt(op.input.key, at);
-    if (want === undefined) {
-      v.add("read-mismatch", `${op.input.kind} #${op.id} read at revision ${at}, outside the history read (${history.from}..${history.to})`, [op.id]);
-    } else if (!sameRecord(seen, want)) {
-      v.add("read-mismatch", `${op.input.kind} #${op.id} (${op.client}) on ${op.input.key} at revision ${at} saw ${show(seen)}; the history has ${show(want)}`, [op.id]);
+    for (const [at, seen] of observations(op)) {
+      const want = history.stateAt(op.input.key, at);
+      if (want === undefined) {
+        v.add("read-mismatch", `${op.input.kind} #${op.id} read at revision ${at}, outside the history read (${history.from}..${history.to})`, [op.id]);
+      } else if (!sameRecord(seen, want)) {
+        v.add("read-mismatch", `${op.input.kind} #${op.id} (${op.client}) on ${op.input.key} at revision ${at} saw ${show(seen)}; the history has ${show(want)}`, [op.id]);
+      }
     }
   }
   return v;
 }
 
-/** What an answered operation read of its key: a record, null (absent), or undefined (it read nothing). */
-function observed(op: Operation): KvRecord | null | undefined {
+/** What an answered operation saw of its key: (revision, record or null when absent) pairs. */
+function observations(op: Operation): Array<[bigint, KvRecord | null]> {
   const o = op.output;
-  if (op.outcome !== "ok" || o === undefined) return undefined;
-  if (o.kind === "get") return o.kv;
-  if (o.kind === "delete") return o.deleted === 0 ? null : undefined;
-  if (o.kind === "txn") {
-    if (!o.succeeded) return o.kv;
-    if (op.input.kind === "txn" && op.input.then.kind === "delete" && o.deleted === 0) return null;
-  }
-  return undefined;
+  if (op.outcome !== "ok" || o === undefined) return [];
+  if (o.kind === "get") return [[o.revision, o.kv]];
+  if (o.kind === "txn" && !o.succeeded) return o.kv === undefined ? [] : [[o.revision, o.kv]];
+  // A write: the key just before its revision; a delete that found nothing: the key at its revision.
+  if (revisionOf(op)?.wrote === true) return o.prev === undefined ? [] : [[o.revision - 1n, o.prev]];
+  return [[o.revision, null]];
 }
 
 function sameRecord(a: KvRecord | null, b: KvRecord | null): boolean {

@@ -40,13 +40,18 @@ export type KvInput =
   /** `if cond then <then> else get(key)`. */
   | { kind: "txn"; key: string; cond: TxnCondition; then: { kind: "put"; value: string } | { kind: "delete" } };
 
-/** What the server answered; `revision` is the response header's revision. */
+/**
+ * What the server answered; `revision` is the response header's revision.
+ * Writes ask for the previous pair (`prevKv`), so each write also shows the
+ * key as it was just before it: `prev` (null: absent). It is left out when
+ * not known (e.g. an unknown write resolved from the cluster's history).
+ */
 export type KvOutput =
-  | { kind: "put"; revision: bigint }
+  | { kind: "put"; revision: bigint; prev?: KvRecord | null }
   | { kind: "get"; revision: bigint; kv: KvRecord | null }
-  | { kind: "delete"; revision: bigint; deleted: number }
-  /** `deleted` when the then-branch deleted; `kv` when the else-branch read. */
-  | { kind: "txn"; revision: bigint; succeeded: boolean; deleted?: number; kv?: KvRecord | null };
+  | { kind: "delete"; revision: bigint; deleted: number; prev?: KvRecord | null }
+  /** `deleted` and `prev` when the then-branch wrote; `kv` when the else-branch read. */
+  | { kind: "txn"; revision: bigint; succeeded: boolean; deleted?: number; prev?: KvRecord | null; kv?: KvRecord | null };
 
 /**
  * How an operation ended.

@@ -32,20 +32,28 @@ export interface KeyState {
 
 const INITIAL: KeyState = { value: null, version: 0, last: 0n, lastExact: true, create: 0n, createExact: true, floor: 0n };
 
-const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+/** `s` narrowed to agree with a record seen of the key (null: absent); undefined when it cannot. */
+function match(s: KeyState, kv: KvRecord | null): KeyState | undefined {
+  if (kv === null) return s.value === null ? s : undefined;
+  if (s.value !== kv.value || s.version !== kv.version) return undefined;
+  if (s.lastExact ? s.last !== kv.modRevision : kv.modRevision <= s.last) return undefined;
+  if (s.createExact ? s.create !== kv.createRevision : kv.createRevision <= s.create) return undefined;
+  if (s.lastExact && s.createExact) return s;
+  return { ...s, last: kv.modRevision, lastExact: true, create: kv.createRevision, createExact: true };
+}
 
 /** A read at header revision `at` that saw `kv` (or nothing); undefined when impossible from `s`. */
 function observe(s: KeyState, at: bigint, kv: KvRecord | null): KeyState | undefined {
-  if (kv === null) {
-    if (s.value !== null) return undefined;
-    // The key's deletion (or nothing, at 0) happened at or before the read's revision.
-    if (s.lastExact ? s.last > at : s.last >= at) return undefined;
-    return s.floor >= at ? s : { ...s, floor: at };
-  }
-  if (s.value !== kv.value || s.version !== kv.version || kv.modRevision > at) return undefined;
-  if (s.lastExact ? s.last !== kv.modRevision : kv.modRevision <= s.last) return undefined;
-  if (s.createExact ? s.create !== kv.createRevision : kv.createRevision <= s.create) return undefined;
-  return { value: s.value, version: s.version, last: kv.modRevision, lastExact: true, create: kv.createRevision, createExact: true, floor: max(s.floor, at) };
+  const t = match(s, kv);
+  if (t === undefined) return undefined;
+  // The key's last change (its deletion, or nothing at 0, when absent) happened at or before the read's revision.
+  if (kv === null ? (t.lastExact ? t.last > at : t.last >= at) : kv.modRevision > at) return undefined;
+  return t.floor >= at ? t : { ...t, floor: at };
+}
+
+/** `s` narrowed by what a write saw just before it (`prev`), when the answer says. */
+function before(s: KeyState, prev: KvRecord | null | undefined): KeyState | undefined {
+  return prev === undefined ? s : match(s, prev);
 }
 
 /** A put answered with revision `rev`, or applied at an unknown revision (`rev` undefined). */
@@ -105,11 +113,17 @@ function step(s: KeyState, input: KvInput, output: KvOutput | undefined): KeySta
       break;
     case "put":
       if (output === undefined) out.push(put(s, input.value, undefined));
-      else if (output.kind === "put") out.push(put(s, input.value, output.revision));
+      else if (output.kind === "put") {
+        const t = before(s, output.prev);
+        if (t !== undefined) out.push(put(t, input.value, output.revision));
+      }
       break;
     case "delete":
       if (output === undefined) out.push(s.value === null ? s : remove(s, undefined));
-      else if (output.kind === "delete") out.push(output.deleted === 1 ? remove(s, output.revision) : output.deleted === 0 ? observe(s, output.revision, null) : undefined);
+      else if (output.kind === "delete") {
+        const t = before(s, output.prev);
+        if (t !== undefined) out.push(output.deleted === 1 ? remove(t, output.revision) : output.deleted === 0 ? observe(t, output.revision, null) : undefined);
+      }
       break;
     case "txn": {
       if (output !== undefined && output.kind !== "txn") return [];
@@ -121,10 +135,15 @@ function step(s: KeyState, input: KvInput, output: KvOutput | undefined): KeySta
           continue;
         }
         if (holds !== output.succeeded) continue;
-        if (!holds) out.push(observe(t, output.revision, output.kv ?? null));
-        else if (input.then.kind === "put") out.push(put(t, input.then.value, output.revision));
-        else if (output.deleted === 1) out.push(remove(t, output.revision));
-        else if (output.deleted === 0) out.push(observe(t, output.revision, null));
+        if (!holds) {
+          out.push(observe(t, output.revision, output.kv ?? null));
+          continue;
+        }
+        const u = before(t, output.prev);
+        if (u === undefined) continue;
+        if (input.then.kind === "put") out.push(put(u, input.then.value, output.revision));
+        else if (output.deleted === 1) out.push(remove(u, output.revision));
+        else if (output.deleted === 0) out.push(observe(u, output.revision, null));
       }
       break;
     }
@@ -149,8 +168,23 @@ function describe(s: KeyState): string {
   return `${JSON.stringify(s.value)} (version ${s.version}, mod ${rev(s.last, s.lastExact)}, create ${rev(s.create, s.createExact)}; next change > ${s.floor})`;
 }
 
+/**
+ * Revision order is almost always the linearization order: a write at R goes
+ * before reads at header R (which see it), which go before the write at R + 1.
+ */
+function priority(_input: KvInput, output: KvOutput): number {
+  return Number(output.revision) * 2 + (changes(output) ? 0 : 1);
+}
+
+function changes(o: KvOutput): boolean {
+  if (o.kind === "put") return true;
+  if (o.kind === "delete") return o.deleted > 0;
+  if (o.kind === "txn") return o.succeeded && (o.deleted === undefined || o.deleted > 0);
+  return false;
+}
+
 /** The model of one etcd key. */
-export const kvModel: Model<KeyState, KvInput, KvOutput> = { init: () => INITIAL, step, key, describe };
+export const kvModel: Model<KeyState, KvInput, KvOutput> = { init: () => INITIAL, step, key, describe, priority };
 
 /**
  * The operations the checker sees: answered ones as they are, unknown ones as

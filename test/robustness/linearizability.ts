@@ -33,6 +33,12 @@ export interface Model<S, I, O> {
   key(state: S): string;
   /** Readable form of a state, for reports. */
   describe?(state: S): string;
+  /**
+   * Optional hint: among the operations that may come next, those with a
+   * lower number are tried first. Only the speed of the search depends on it
+   * (a good hint avoids dead ends), never the verdict.
+   */
+  priority?(input: I, output: O): number;
 }
 
 /** An operation as the checker sees it. `ret` is `Infinity` for a pending / unknown one. */
@@ -141,6 +147,8 @@ export function checkLinearizable<S, I, O>(model: Model<S, I, O>, ops: ReadonlyA
   let h2 = 0;
   const seen = new Set<string>();
 
+  const priority = model.priority;
+  const rank = priority === undefined ? undefined : ops.map((o) => (o.output === undefined ? 0 : priority(o.input, o.output)));
   const newLevel = (prevState: S): Level<S> => {
     // Minimal operations: calls before the first remaining return. Completed ones are tried before
     // pending ones, which usually fit anywhere and are best placed late.
@@ -148,6 +156,7 @@ export function checkLinearizable<S, I, O>(model: Model<S, I, O>, ops: ReadonlyA
     const pending: Node[] = [];
     let e = head.next;
     for (; e !== undefined && e.isCall; e = e.next) (ops[e.op]!.ret === Infinity ? pending : known).push(e);
+    if (rank !== undefined && known.length > 1) known.sort((a, b) => rank[a.op]! - rank[b.op]!);
     return { candidates: known.concat(pending), ci: 0, outcomes: undefined, oi: 0, prevState, blocking: e };
   };
 
