@@ -402,12 +402,13 @@ describe("error classification", () => {
     assert.equal(outcomeOfError(w, new DeadlineExceededError(100)), "unknown");
     assert.equal(outcomeOfError(w, new AbortedError()), "unknown");
     assert.equal(outcomeOfError(w, new ServerTimeoutError("etcdserver: request timed out", Code.Unavailable)), "unknown");
-    assert.equal(outcomeOfError(w, new EtcdError("raft proposal dropped", Code.Unknown)), "unknown");
+    assert.equal(outcomeOfError(w, new EtcdError("some unmapped failure", Code.Unknown)), "unknown");
     assert.equal(outcomeOfError(w, new TypeError("boom")), "unknown");
   });
   test("writes: failed when refused before a proposal or never sent", () => {
     assert.equal(outcomeOfError(w, new NoLeaderError("etcdserver: no leader", Code.Unavailable)), "failed");
     assert.equal(outcomeOfError(w, new EndpointUnavailableError("x:1", "refused")), "failed");
+    assert.equal(outcomeOfError(w, new EtcdError("raft proposal dropped", Code.Unknown)), "failed");
   });
   test("reads: always failed (no effect)", () => {
     assert.equal(outcomeOfError(get("a"), new DeadlineExceededError(100)), "failed");

@@ -12,7 +12,7 @@
 import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Etcd } from "../../src/index.js";
+import { Etcd, type EtcdOptions } from "../../src/index.js";
 import { etcdVersion, startCluster, startProxy, type EtcdCluster, type TcpProxy } from "../harness/index.js";
 import { HistoryArchiver, ClusterHistory, type Snapshot } from "./cluster-history.js";
 import { FaultInjector, planFaults, type FaultRecord } from "./faults.js";
@@ -49,6 +49,8 @@ export interface RunOptions {
   outDir?: string;
   /** Keep the history file even when every check passes. */
   keepHistory?: boolean;
+  /** More options for the working clients (e.g. `retryWrites: true` to see the checks catch duplicated writes). */
+  clientOptions?: Partial<EtcdOptions>;
   /** Budget of the linearizability search, per key. */
   budget?: Budget;
   /** Progress lines. Default: console.log. */
@@ -83,7 +85,7 @@ interface HistoryFile {
   seed: number;
   etcdVersion: string;
   transport: string;
-  options: Omit<RunOptions, "log">;
+  options: Omit<RunOptions, "log" | "clientOptions"> & { clientOptions?: string };
   operations: Operation[];
   faults: FaultRecord[];
   clusterHistory: ReturnType<ClusterHistory["toJSON"]>;
@@ -125,10 +127,13 @@ export function checkRun(ops: readonly Operation[], history: ClusterHistory, bud
   }));
   for (const k of perKey) if (k.verdict === "not-linearizable") v.add("linearizability", `${k.key}: ${k.detail}`);
 
+  // Cross-check: the same search with unknown writes left pending. Leaving them open only allows more,
+  // so it can never fail where the resolved check passed; if it does, a checker is wrong.
   const unresolved = checkPartitioned(kvModel, toCheckOperations(ops), (o) => o.key, { maxSteps: 200_000, maxMs: 5_000, ...budget });
-  if (unresolved.verdict === "not-linearizable") {
-    const keys = [...unresolved.partitions].filter(([, r]) => r.verdict === "not-linearizable").map(([k, r]) => `${k}: ${describeResult(r, ops)}`);
-    v.add("linearizability", `without resolving unknown writes: ${keys.join("; ")}`);
+  for (const [k, r] of unresolved.partitions) {
+    if (r.verdict === "not-linearizable" && lin.partitions.get(k)?.verdict === "linearizable") {
+      v.add("linearizability-cross-check", `${k}: linearizable with unknown writes resolved, but not with them pending: ${describeResult(r, ops)}`);
+    }
   }
 
   const unknown = ops.filter((o) => o.outcome === "unknown").length;
@@ -143,12 +148,17 @@ export function checkRun(ops: readonly Operation[], history: ClusterHistory, bud
   };
 }
 
+/** JSON with bigints as numbers, for reports. */
+function text(x: unknown): string {
+  return JSON.stringify(x, (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v));
+}
+
 function describeResult(r: CheckResult, ops: readonly Operation[]): string {
   const show = (id: number): string => {
     const o = ops[id];
     if (o === undefined) return `#${id}`;
-    const out = o.output === undefined ? o.outcome : JSON.stringify(o.output, (_k, x: unknown) => (typeof x === "bigint" ? Number(x) : x));
-    return `#${id} ${o.client} ${JSON.stringify(o.input)} -> ${out} [${o.call.toFixed(1)}, ${o.ret === Infinity ? "∞" : o.ret.toFixed(1)}]`;
+    const out = o.output === undefined ? o.outcome : text(o.output);
+    return `#${id} ${o.client} ${text(o.input)} -> ${out} [${o.call.toFixed(1)}, ${o.ret === Infinity ? "∞" : o.ret.toFixed(1)}]`;
   };
   if (r.verdict === "undecided") return `could not decide within ${r.steps} steps (${r.reason} budget); longest prefix ${r.longest.length} ops`;
   if (r.verdict === "not-linearizable") {
@@ -183,8 +193,8 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     cluster = await startCluster(3);
     for (const m of cluster.members) proxies.push(await startProxy("127.0.0.1", m.clientPort));
     const direct = cluster.endpoints;
-    const make = (endpoints: string[]): Etcd => {
-      const c = new Etcd({ endpoints, transport, requestTimeoutMs: timeoutMs, dialTimeoutMs: 1000 });
+    const make = (endpoints: string[], more: Partial<EtcdOptions> = {}): Etcd => {
+      const c = new Etcd({ transport, requestTimeoutMs: timeoutMs, dialTimeoutMs: 1000, ...more, endpoints });
       clients.push(c);
       return c;
     };
@@ -223,7 +233,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
       const viaProxy = PROXY_PATTERNS[c % PROXY_PATTERNS.length]!;
       const eps = direct.map((e, m) => (viaProxy.includes(m) ? proxies[m]!.endpoint : e));
       // Rotate, so the clients are pinned to different members at first.
-      return make([...eps.slice(c % eps.length), ...eps.slice(0, c % eps.length)]);
+      return make([...eps.slice(c % eps.length), ...eps.slice(0, c % eps.length)], options.clientOptions);
     });
 
     const bounds = { remaining: options.maxOps, until: history.now() + options.seconds * 1000, stopped: false };
@@ -265,18 +275,27 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
 
   const ops = history.operations;
   const clusterHistory = archiver!.history;
-  log(`  cluster history: revisions ${clusterHistory.from}..${clusterHistory.to}, ${clusterHistory.events.length} events; checking`);
-  const report = checkRun(ops, clusterHistory, options.budget);
-  const passed = report.violations.length === 0 && report.linearizability.verdict === "linearizable";
-
-  const { log: _omit, ...savedOptions } = options;
-  const file: HistoryFile = { seed, etcdVersion: version, transport, options: savedOptions, operations: ops, faults, clusterHistory: clusterHistory.toJSON(), report };
+  // The history file is written before checking, so a checker that throws still leaves it behind.
+  const { log: _omit, clientOptions, ...savedOptions } = options;
+  const file: HistoryFile = {
+    seed,
+    etcdVersion: version,
+    transport,
+    options: { ...savedOptions, ...(clientOptions ? { clientOptions: JSON.stringify(clientOptions) } : {}) },
+    operations: ops,
+    faults,
+    clusterHistory: clusterHistory.toJSON(),
+  };
   mkdirSync(outDir, { recursive: true });
   if (!existsSync(join(outDir, ".gitignore"))) writeFileSync(join(outDir, ".gitignore"), "*\n");
   const path = join(outDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-seed${seed}.json`);
   saveJson(path, file);
+  log(`  cluster history: revisions ${clusterHistory.from}..${clusterHistory.to}, ${clusterHistory.events.length} events; checking (history in ${path})`);
+  const report = checkRun(ops, clusterHistory, options.budget);
+  const passed = report.violations.length === 0 && report.linearizability.verdict === "linearizable";
   const keep = !passed || options.keepHistory === true;
-  if (!keep) rmSync(path);
+  if (keep) saveJson(path, { ...file, report });
+  else rmSync(path);
 
   const full: RunReport = {
     ...report,
