@@ -138,6 +138,13 @@ describe("linearizability checker: rejects", () => {
     assert.deepEqual(checks(h), ["real-time-revision"]);
   });
 
+  test("a write invoked after a read at revision 5 completed cannot itself be revision 5", () => {
+    const h = [ok("c1", 0, 10, get("b"), getOk(5, null)), ok("c2", 20, 30, put("a", "1"), putOk(5))];
+    assert.deepEqual(checks(h), ["real-time-revision"]);
+    // A read after a write may share its revision.
+    assert.deepEqual(checks([ok("c2", 0, 10, put("a", "1"), putOk(5)), ok("c1", 20, 30, get("b"), getOk(5, null))]), []);
+  });
+
   test("two winners of one compare-and-swap", () => {
     const h = [
       ok("c0", 0, 5, put("a", "0"), putOk(2)),
