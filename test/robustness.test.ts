@@ -13,6 +13,7 @@ test("KV stays linearizable and loses or duplicates no write under kills, stops,
     ...(seed !== undefined ? { seed } : {}),
     seconds: 60,
     maxOps: 40_000,
+    budget: { maxSteps: 1_000_000, maxMs: 15_000 },
     log: (l) => {
       lines.push(l);
       process.stderr.write(`${l}\n`); // progress as it happens

@@ -103,7 +103,16 @@ export class FaultInjector {
     for (const f of plan) {
       await sleep(f.gapMs, signal);
       if (signal.aborted) return;
-      await this.inject(f, signal);
+      const rec = await this.inject(f, signal);
+      if (!rec.ok && (f.kind.startsWith("kill") || f.kind.startsWith("pause"))) {
+        // A member that did not come back must not be joined by a second one: heal, or stop injecting.
+        try {
+          await this.heal();
+        } catch (e) {
+          this.t.log?.(`the cluster did not heal (${describeError(e)}); no more faults`);
+          return;
+        }
+      }
     }
   }
 

@@ -65,7 +65,10 @@ export type Outcome = "ok" | "failed" | "unknown";
 /** One recorded operation. Times are milliseconds on a monotonic clock from the start of the run. */
 export interface Operation {
   id: number;
-  /** Which client (and worker) issued it, e.g. `c1/w0`. Operations of one worker never overlap. */
+  /**
+   * Who issued it: `<client instance>/<worker>`, e.g. `c1/w0`. One worker's
+   * operations never overlap; the workers of one instance share its connections.
+   */
   client: string;
   call: number;
   /** Completion time; `Infinity` while unknown (the operation may take effect at any later time). */

@@ -42,15 +42,17 @@ export function checkUniqueWriteRevisions(ops: readonly Operation[], v = new Vio
  * Real-time order of revisions among answered operations: if A completed
  * before B was invoked, B's revision is at least A's, and greater when B
  * wrote. Checked over all operations (`check` = `real-time-revision`), and
- * per client (`client-revision-monotonic`), which names the narrower promise
- * that one client's linearizable reads never go back in time.
+ * per client instance (`client-revision-monotonic`: the part of `client`
+ * before "/"), which names the narrower promise that one client's
+ * linearizable reads never go back in time.
  */
 export function checkRevisionOrder(ops: readonly Operation[], v = new Violations()): Violations {
   sweep(ops, "real-time-revision", v);
   const byClient = new Map<string, Operation[]>();
   for (const op of ops) {
-    let l = byClient.get(op.client);
-    if (l === undefined) byClient.set(op.client, (l = []));
+    const instance = op.client.split("/")[0]!;
+    let l = byClient.get(instance);
+    if (l === undefined) byClient.set(instance, (l = []));
     l.push(op);
   }
   for (const l of byClient.values()) sweep(l, "client-revision-monotonic", v);

@@ -252,7 +252,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     const stopFaults = new AbortController();
     const faulting = options.faults === false ? Promise.resolve() : injector.run(planFaults(seed, 10_000), stopFaults.signal);
     const workers = workClients.flatMap((etcd, c) =>
-      Array.from({ length: nWorkers }, (_, w) => worker(`c${c}w${w}`, etcd, history, rnd.derive(c * 100 + w), keys, bounds, { timeoutMs })),
+      Array.from({ length: nWorkers }, (_, w) => worker(`c${c}/w${w}`, etcd, history, rnd.derive(c * 100 + w), keys, bounds, { timeoutMs })),
     );
     await Promise.all(workers);
     stopFaults.abort();
@@ -292,8 +292,9 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
   saveJson(path, file);
   log(`  cluster history: revisions ${clusterHistory.from}..${clusterHistory.to}, ${clusterHistory.events.length} events; checking (history in ${path})`);
   const report = checkRun(ops, clusterHistory, options.budget);
-  const passed = report.violations.length === 0 && report.linearizability.verdict === "linearizable";
-  const keep = !passed || options.keepHistory === true;
+  // "Could not decide" is no violation, but the history is kept for a closer look.
+  const passed = report.violations.length === 0 && report.linearizability.verdict !== "not-linearizable";
+  const keep = !passed || report.linearizability.verdict !== "linearizable" || options.keepHistory === true;
   if (keep) saveJson(path, { ...file, report });
   else rmSync(path);
 
