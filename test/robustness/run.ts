@@ -17,7 +17,7 @@ import { etcdVersion, startCluster, startProxy, type EtcdCluster, type TcpProxy 
 import { HistoryArchiver, ClusterHistory, type Snapshot } from "./cluster-history.js";
 import { FaultInjector, planFaults, type FaultRecord } from "./faults.js";
 import { checkAgainstHistory, resolveUnknownWrites } from "./history-checks.js";
-import { History, loadJson, saveJson, type KvRecord, type Operation } from "./history.js";
+import { describeError, History, loadJson, saveJson, type KvRecord, type Operation } from "./history.js";
 import { kvModel, toCheckOperations } from "./kv-model.js";
 import { checkPartitioned, type Budget, type CheckResult } from "./linearizability.js";
 import { freshSeed, Random } from "./random.js";
@@ -90,6 +90,8 @@ interface HistoryFile {
   faults: FaultRecord[];
   clusterHistory: ReturnType<ClusterHistory["toJSON"]>;
   report?: CheckReport;
+  /** Set when the run itself broke (the history is what was recorded until then). */
+  error?: string;
 }
 
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
@@ -189,6 +191,19 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
   let faults: FaultRecord[] = [];
   let archiver: HistoryArchiver | undefined;
+  const { log: _omit, clientOptions, ...savedOptions } = options;
+  const fileFor = (): HistoryFile => ({
+    seed,
+    etcdVersion: version,
+    transport,
+    options: { ...savedOptions, ...(clientOptions ? { clientOptions: JSON.stringify(clientOptions) } : {}) },
+    operations: history.operations,
+    faults,
+    clusterHistory: (archiver?.history ?? new ClusterHistory(0n, new Map())).toJSON(),
+  });
+  mkdirSync(outDir, { recursive: true });
+  if (!existsSync(join(outDir, ".gitignore"))) writeFileSync(join(outDir, ".gitignore"), "*\n");
+  const path = join(outDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-seed${seed}.json`);
   try {
     cluster = await startCluster(3);
     for (const m of cluster.members) proxies.push(await startProxy("127.0.0.1", m.clientPort));
@@ -236,7 +251,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
       return make([...eps.slice(c % eps.length), ...eps.slice(0, c % eps.length)], options.clientOptions);
     });
 
-    const bounds = { remaining: options.maxOps, until: history.now() + options.seconds * 1000, stopped: false };
+    const bounds = { remaining: options.maxOps, until: history.now() + options.seconds * 1000 };
     // Read the cluster's history as the run goes, so a compaction only waits for the last few revisions.
     const stopArchiving = new AbortController();
     const archiving = (async () => {
@@ -267,6 +282,13 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     for (const key of keys) await history.record("final", { kind: "get", key }, () => execute(final, { kind: "get", key }, 10_000));
     const end = (await admin.get(prefix, { prefix: true, timeoutMs: 10_000 })).revision;
     await archiver.catchUp(end);
+  } catch (e) {
+    // Whatever was recorded is worth keeping when the run itself broke.
+    if (history.operations.length > 0) {
+      saveJson(path, { ...fileFor(), error: describeError(e) });
+      log(`  the run failed (${describeError(e)}); history so far in ${path}`);
+    }
+    throw e;
   } finally {
     for (const c of clients) c.close();
     for (const p of proxies) await p.close();
@@ -276,19 +298,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
   const ops = history.operations;
   const clusterHistory = archiver!.history;
   // The history file is written before checking, so a checker that throws still leaves it behind.
-  const { log: _omit, clientOptions, ...savedOptions } = options;
-  const file: HistoryFile = {
-    seed,
-    etcdVersion: version,
-    transport,
-    options: { ...savedOptions, ...(clientOptions ? { clientOptions: JSON.stringify(clientOptions) } : {}) },
-    operations: ops,
-    faults,
-    clusterHistory: clusterHistory.toJSON(),
-  };
-  mkdirSync(outDir, { recursive: true });
-  if (!existsSync(join(outDir, ".gitignore"))) writeFileSync(join(outDir, ".gitignore"), "*\n");
-  const path = join(outDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-seed${seed}.json`);
+  const file = fileFor();
   saveJson(path, file);
   log(`  cluster history: revisions ${clusterHistory.from}..${clusterHistory.to}, ${clusterHistory.events.length} events; checking (history in ${path})`);
   const report = checkRun(ops, clusterHistory, options.budget);

@@ -61,8 +61,6 @@ export interface WorkBounds {
   remaining: number;
   /** Stop issuing at this time (run clock, ms). */
   until: number;
-  /** Set to stop early. */
-  stopped: boolean;
 }
 
 /** One sequential worker: its operations never overlap each other. */
@@ -79,7 +77,7 @@ export async function worker(
   // What this worker last saw of each key, for its compare-and-swaps.
   const seen = new Map<string, KvRecord | null>();
   let seq = 0;
-  while (!bounds.stopped && bounds.remaining > 0 && history.now() < bounds.until) {
+  while (bounds.remaining > 0 && history.now() < bounds.until) {
     bounds.remaining--;
     const key = rnd.pick(keys);
     const value = `${name}.${seq++}`;
