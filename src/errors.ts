@@ -288,6 +288,22 @@ export class UnhealthyClusterError extends ServerError {}
 export class ServerTimeoutError extends ServerError {}
 /** The cluster found corruption. */
 export class CorruptError extends ServerError {}
+/** A learner cannot be promoted until it has caught up with the leader; try again shortly. */
+export class LearnerNotReadyError extends ServerError {}
+/** The cluster already has as many learners as it allows (one, by default). */
+export class TooManyLearnersError extends ServerError {}
+/** The auth change is not allowed (e.g. revoking the root role from root while auth is on). */
+export class InvalidAuthManagementError extends ServerError {}
+/** The cluster version is not known yet, so no downgrade can be planned. */
+export class ClusterVersionUnavailableError extends ServerError {}
+/** The downgrade target is not a `major.minor` version. */
+export class WrongDowngradeVersionFormatError extends ServerError {}
+/** The downgrade target is not one minor version below the cluster version. */
+export class InvalidDowngradeTargetVersionError extends ServerError {}
+/** A downgrade is already under way. */
+export class DowngradeInProgressError extends ServerError {}
+/** There is no downgrade to cancel. */
+export class NoInflightDowngradeError extends ServerError {}
 
 type ServerErrorClass = new (message: string, code: Code, options?: EtcdErrorOptions) => EtcdError;
 
@@ -351,6 +367,14 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.FailedPrecondition, "rpc not supported for learner", LearnerNotSupportedError],
   [Code.FailedPrecondition, "bad leader transferee", BadLeaderTransfereeError],
   [Code.FailedPrecondition, "can only promote a learner member", MemberNotLearnerError],
+  [Code.FailedPrecondition, "can only promote a learner member which is in sync with leader", LearnerNotReadyError],
+  [Code.FailedPrecondition, "too many learner members in cluster", TooManyLearnersError],
+  [Code.InvalidArgument, "invalid auth management", InvalidAuthManagementError],
+  [Code.Unavailable, "cluster version not found during downgrade", ClusterVersionUnavailableError],
+  [Code.InvalidArgument, "wrong downgrade target version format", WrongDowngradeVersionFormatError],
+  [Code.InvalidArgument, "invalid downgrade target version", InvalidDowngradeTargetVersionError],
+  [Code.FailedPrecondition, "cluster has a downgrade job in progress", DowngradeInProgressError],
+  [Code.FailedPrecondition, "no inflight downgrade job", NoInflightDowngradeError],
   [Code.PermissionDenied, "permission denied", PermissionDeniedError],
   [Code.Unauthenticated, "invalid auth token", InvalidAuthTokenError],
   [Code.Unavailable, "no leader", NoLeaderError],
@@ -358,6 +382,9 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.Unavailable, "server stopped", ServerStoppedError],
   [Code.Unavailable, "unhealthy cluster", UnhealthyClusterError],
   [Code.Unavailable, "request timed out", ServerTimeoutError],
+  // etcd 3.4 and 3.5 refuse these with Unavailable; later releases use FailedPrecondition (above).
+  [Code.Unavailable, "not capable", NotCapableError],
+  [Code.Unavailable, "rpc not supported for learner", LearnerNotSupportedError],
   [Code.DataLoss, "corrupt cluster", CorruptError],
 ];
 
@@ -395,4 +422,37 @@ export function toEtcdError(e: unknown, endpoint?: string): EtcdError {
   }
   if (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")) return new AbortedError(e);
   return new EtcdError(e instanceof Error ? e.message : String(e), Code.Unknown, { endpoint, cause: e });
+}
+
+// ---------------------------------------------------------------------------
+// Administration: features a server lacks, snapshots.
+
+/**
+ * The server lacks a feature this call needs (e.g. `AuthStatus` on etcd 3.4).
+ * Nothing was changed: calls whose request an older server would silently
+ * misread are refused before they are sent.
+ */
+export class NotSupportedError extends EtcdError {
+  constructor(
+    /** What was asked for, e.g. `AuthStatus` or `hashedPassword`. */
+    readonly feature: string,
+    /** The oldest etcd version that has it, e.g. `3.5`. */
+    readonly requiredVersion: string,
+    /** The version the server reported, when known. */
+    readonly serverVersion?: string,
+    options?: EtcdErrorOptions,
+  ) {
+    super(
+      `${feature} needs etcd ${requiredVersion} or later; ${serverVersion !== undefined ? `this server is ${serverVersion}` : "this server does not implement it"}`,
+      Code.Unimplemented,
+      options,
+    );
+  }
+}
+
+/** A snapshot stream ended incomplete or does not match its SHA-256; what was written must not be used. */
+export class SnapshotVerificationError extends EtcdError {
+  constructor(message: string, options?: EtcdErrorOptions) {
+    super(message, Code.DataLoss, options);
+  }
 }
