@@ -370,6 +370,8 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.FailedPrecondition, "can only promote a learner member which is in sync with leader", LearnerNotReadyError],
   [Code.FailedPrecondition, "too many learner members in cluster", TooManyLearnersError],
   [Code.InvalidArgument, "invalid auth management", InvalidAuthManagementError],
+  // The auth store's own error, passed through unmapped (code Unknown) by 3.4 and 3.5.
+  [Code.Unknown, "auth: authentication failed, password was given for no password user", AuthFailedError],
   [Code.Unavailable, "cluster version not found during downgrade", ClusterVersionUnavailableError],
   [Code.InvalidArgument, "wrong downgrade target version format", WrongDowngradeVersionFormatError],
   [Code.InvalidArgument, "invalid downgrade target version", InvalidDowngradeTargetVersionError],

@@ -4,6 +4,7 @@
  * is on (give the client `auth: { username: "root", ... }`).
  * @module
  */
+import { randomBytes } from "node:crypto";
 import { Permission_Type, type Permission } from "../../gen/etcd/api/authpb/auth_pb.js";
 import { toConnectOptions, type CallOptions } from "../call-options.js";
 import { InvalidOptionError } from "../errors.js";
@@ -31,9 +32,9 @@ export interface PermissionGrant extends RangeSelector {
 
 /**
  * How a new user proves who it is: a password (hashed by the server with
- * bcrypt), a bcrypt hash made by the caller (etcd 3.5+: the password never
- * travels), or none at all for a user that authenticates with a TLS client
- * certificate whose common name is the user name.
+ * bcrypt), a bcrypt hash made by the caller (`$2a$`/`$2b$`, etcd 3.5+: the
+ * password itself never travels), or none at all for a user that
+ * authenticates with a TLS client certificate whose common name is the user name.
  */
 export type UserCredentials = { password: string } | { hashedPassword: string } | { noPassword: true };
 
@@ -114,6 +115,11 @@ export class Auth {
    * hash (etcd 3.5+); `{ noPassword: true }` makes a user that can only
    * authenticate with a TLS client certificate.
    *
+   * With a hash the user is created in two steps (etcd 3.5 would otherwise
+   * store the hash of an empty password): first with a random password
+   * nobody learns, then given the hash. If the second step fails the user is
+   * deleted again, as far as the server lets us.
+   *
    * @throws NotSupportedError for `hashedPassword` when a member runs etcd
    * older than 3.5 (it would drop the hash silently and store no password);
    * nothing is sent then.
@@ -122,9 +128,19 @@ export class Auth {
     checkName("user", name);
     const c = typeof credentials === "string" ? { password: credentials } : credentials;
     if ("hashedPassword" in c) {
-      checkSecret("hashedPassword", c.hashedPassword);
+      const wire = wireHash(c.hashedPassword);
       await this.versions.require("hashedPassword", ETCD_3_5, options);
-      await this.ctx.raw.auth.userAdd({ name, hashedPassword: c.hashedPassword }, toConnectOptions(options));
+      // etcd 3.5's UserAdd replaces the hash with one of the (empty) password field: a user
+      // added with only a hash could log in with an empty password. So the user is made with a
+      // random password nobody learns, then given the hash, which UserChangePassword keeps.
+      await this.ctx.raw.auth.userAdd({ name, password: randomBytes(32).toString("base64") }, toConnectOptions(options));
+      try {
+        await this.ctx.raw.auth.userChangePassword({ name, hashedPassword: wire }, toConnectOptions(options));
+      } catch (e) {
+        // Do not leave a half-made user behind (best effort: the error that matters is the first).
+        await this.ctx.raw.auth.userDelete({ name }, toConnectOptions(options)).catch(() => undefined);
+        throw e;
+      }
     } else if ("noPassword" in c) {
       if (c.noPassword !== true) throw new InvalidOptionError("noPassword must be true (or give a password)");
       await this.ctx.raw.auth.userAdd({ name, options: { noPassword: true } }, toConnectOptions(options));
@@ -167,9 +183,9 @@ export class Auth {
       await this.ctx.raw.auth.userChangePassword({ name, password }, toConnectOptions(options));
       return;
     }
-    checkSecret("hashedPassword", password?.hashedPassword);
+    const wire = wireHash(password?.hashedPassword);
     await this.versions.require("hashedPassword", ETCD_3_5, options);
-    await this.ctx.raw.auth.userChangePassword({ name, hashedPassword: password.hashedPassword }, toConnectOptions(options));
+    await this.ctx.raw.auth.userChangePassword({ name, hashedPassword: wire }, toConnectOptions(options));
   }
 
   /** Grants a role to a user. */
@@ -243,6 +259,17 @@ export class Auth {
 function fromPermission(p: Permission): RolePermission {
   const type = p.permType === Permission_Type.READ ? "read" : p.permType === Permission_Type.WRITE ? "write" : "readwrite";
   return { type, key: p.key, rangeEnd: p.rangeEnd };
+}
+
+/**
+ * A bcrypt hash as etcd stores it: the server keeps base64 of the hash text
+ * (what it makes itself from a plain password), so that is what goes on the wire.
+ */
+function wireHash(hash: unknown): string {
+  if (typeof hash !== "string" || !/^\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
+    throw new InvalidOptionError('hashedPassword must be a bcrypt hash such as "$2b$10$..." (60 characters)');
+  }
+  return Buffer.from(hash, "utf8").toString("base64");
 }
 
 function checkName(what: "user" | "role", name: unknown): void {
