@@ -224,8 +224,9 @@ function writableSink(w: Writable): Sink {
       w.off("error", onError);
     },
     async fail(err) {
-      w.off("error", onError);
-      // Like stream.pipeline: a destination that got a broken snapshot is destroyed with the reason.
+      // Like stream.pipeline: a destination that got a broken snapshot is destroyed with the
+      // reason. Our error listener stays, so that the 'error' this emits is not an uncaught one;
+      // the caller hears the reason from the rejected promise.
       if (!w.destroyed) w.destroy(err);
     },
   };
@@ -250,11 +251,14 @@ export async function takeSnapshot(ctx: AdminContext, destination: string | Writ
     try {
       const stream = await ctx.transport.streamOn(slot, MaintenanceService.method.snapshot, once({}), options.timeoutMs, options.signal);
       for await (const m of stream) {
+        // Messages that arrived before an abort are still queued: stop at once, not after them.
+        if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
         const bytes = verifier.message(m);
         if (bytes.length > 0) await sink.write(bytes);
         const expected = verifier.databaseBytes;
         options.onProgress?.({ bytes: verifier.bytes, totalBytes: expected === undefined ? undefined : expected + SNAPSHOT_DIGEST_BYTES });
       }
+      if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
       const sha256 = verifier.finish(endpoint);
       await sink.finish();
       return { databaseBytes: verifier.bytes - SNAPSHOT_DIGEST_BYTES, bytes: verifier.bytes, sha256, endpoint };
