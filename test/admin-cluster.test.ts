@@ -202,14 +202,16 @@ async function learnerChecks(learner: EtcdMember): Promise<void> {
 
 describe("maintenance on a cluster", () => {
   test("move leader: sent to the current leader, and the status view reports the new one", async () => {
-    const etcd = client(cluster.endpoints);
+    const probe = client(cluster.endpoints);
+    const view = await probe.status().finally(() => probe.close());
+    const leader = view.find((i) => i.isLeader === true);
+    assert.ok(leader?.memberId !== undefined, "a leader is known");
+    const followers = view.filter((i) => i.isLeader === false);
+    const [pinned, target] = [followers[0]!, followers[1]!];
+    // Pinned to a follower that is not the target: the request has to be routed to the leader to succeed.
+    const etcd = client([pinned.url, target.url, leader.url]);
     try {
-      const view = await etcd.status();
-      const leader = view.find((i) => i.isLeader === true);
-      assert.ok(leader?.memberId !== undefined, "a leader is known");
-      // Pin a follower, so the request has to be routed to the leader to succeed.
-      const followers = view.filter((i) => i.isLeader === false);
-      const target = followers[followers.length - 1]!;
+      assert.equal(etcd.pool.pinned.endpoint.origin, pinned.url);
       await etcd.maintenance.moveLeader(target.memberId!);
       const after = await etcd.status();
       const newLeader = after.find((i) => i.isLeader === true);

@@ -177,6 +177,8 @@ for (const behaviour of ["bad-digest", "truncated", "reset"] as const) {
     const etcd = client(srv.endpoint);
     try {
       const file = join(dir, "s.db");
+      const older = join(dir, "older-backup.db");
+      writeFileSync(older, "an older, good backup");
       const e = await etcd.maintenance.snapshot(file).then(
         () => assert.fail("the snapshot must fail"),
         (err: unknown) => err,
@@ -186,6 +188,9 @@ for (const behaviour of ["bad-digest", "truncated", "reset"] as const) {
       assert.equal((e as EtcdError).endpoint, srv.endpoint);
       assert.equal(existsSync(file), false, "no file at the path");
       assert.equal(existsSync(file + ".part"), false, "the partial file was removed");
+      // A failed snapshot over an existing file leaves that file as it was: data goes to path.part until verified.
+      await assert.rejects(etcd.maintenance.snapshot(older));
+      assert.equal(readFileSync(older, "utf8"), "an older, good backup");
       // A Writable destination is destroyed with the error, as stream.pipeline does.
       const sink = new Writable({ write: (_c, _e, cb) => cb() });
       const e2 = await etcd.maintenance.snapshot(sink).then(
