@@ -57,9 +57,10 @@ export class ServerVersions {
   }
 
   /**
-   * The oldest version among the started members of the cluster that answer
-   * (members are found from the member list and asked directly), cached for
-   * 30 s. Rejects with the last failure when no member answers.
+   * The oldest version in the cluster: every member with a client URL in the
+   * member list is asked directly (learners too: they apply the same log),
+   * cached for 30 s. Rejects with a member's failure when one does not answer:
+   * an unknown version cannot be shown to be new enough.
    */
   async oldest(options?: CallOptions): Promise<{ version: string; endpoint: string }> {
     const c = this.cached;
@@ -70,20 +71,21 @@ export class ServerVersions {
     const urls = list.members.flatMap((m) => (m.clientURLs.length > 0 ? [m.clientURLs[0]!] : []));
     const answers = await Promise.allSettled(urls.map(async (u) => ({ version: await this.of(u, options), endpoint: u })));
     let found: { version: string; endpoint: string } | undefined;
-    let failure: unknown;
     for (const a of answers) {
-      if (a.status === "rejected") failure = a.reason;
-      else if (found === undefined || compareVersions(a.value.version, found.version) < 0) found = a.value;
+      if (a.status === "rejected") throw a.reason;
+      if (found === undefined || compareVersions(a.value.version, found.version) < 0) found = a.value;
     }
-    if (found === undefined) throw failure ?? new EtcdError("no member reported its version", Code.Unavailable);
+    if (found === undefined) throw new EtcdError("no member reported its version", Code.Unavailable);
     this.cached = { ...found, at: Date.now() };
     return found;
   }
 
   /**
-   * Resolves when every member that answers runs at least `required`;
-   * otherwise rejects with {@link NotSupportedError} naming the oldest one.
-   * For features an older server would silently ignore.
+   * Resolves when every member runs at least `required`; otherwise rejects
+   * with {@link NotSupportedError} naming the oldest one, or with the failure
+   * of a member that could not be asked. For features an older server would
+   * silently ignore (a 3.4 member applying a `hashedPassword` change would
+   * store the hash of an empty password), so no member may be skipped.
    */
   async require(feature: string, required: string, options?: CallOptions): Promise<void> {
     const { version, endpoint } = await this.oldest(options);
