@@ -148,6 +148,9 @@ export class SnapshotVerifier {
   }
 }
 
+/** Most bytes held before they are written to a file. */
+const FILE_BATCH_BYTES = 1024 * 1024;
+
 /** Where the bytes go: a file (written to `path.part`, renamed when verified) or a caller's `Writable`. */
 interface Sink {
   write(chunk: Uint8Array): Promise<void>;
@@ -169,12 +172,25 @@ async function fileSink(path: string): Promise<Sink> {
     closed = true;
     await fh.close();
   };
+  // Pieces are gathered up to FILE_BATCH_BYTES and written with one writev: a write per
+  // 32 KiB message costs a thread-pool round trip each and made file snapshots ~40% slower.
+  let batch: Uint8Array[] = [];
+  let batched = 0;
+  const flush = async (): Promise<void> => {
+    const pieces = batch;
+    batch = [];
+    batched = 0;
+    // The next message is read only once this write is done: the file's pace is the stream's pace.
+    if (pieces.length > 0) await fh.writev(pieces);
+  };
   return {
     async write(chunk) {
-      // Each write finishes before the next message is read: the file's pace is the stream's pace.
-      await fh.write(chunk);
+      batch.push(chunk);
+      batched += chunk.length;
+      if (batched >= FILE_BATCH_BYTES) await flush();
     },
     async finish() {
+      await flush();
       await fh.sync();
       await close();
       await rename(part, path);
