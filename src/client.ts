@@ -156,6 +156,8 @@ export class Etcd implements AsyncDisposable {
   private readonly createSlot: (e: Endpoint) => EndpointSlot;
   private readonly secureDefault: boolean;
   private readonly syncTimer: NodeJS.Timeout | undefined;
+  /** Connections the admin APIs opened for one call to a member outside the endpoint list. */
+  private readonly temporary = new Set<EndpointSlot>();
   private closed = false;
 
   constructor(options: EtcdOptions) {
@@ -215,7 +217,7 @@ export class Etcd implements AsyncDisposable {
       election: createClient(Election, this.clusterTransport),
     };
     this.kv = new KV(this.raw.kv, { maxTxnOps: options.maxTxnOps ?? 128 });
-    const admin: AdminContext = { transport: this.clusterTransport, pool: this.pool, createSlot: this.createSlot, secure: this.secureDefault, raw: this.raw };
+    const admin: AdminContext = { transport: this.clusterTransport, pool: this.pool, createSlot: this.createSlot, secure: this.secureDefault, temporary: this.temporary, raw: this.raw };
     const versions = new ServerVersions(admin);
     this.auth = new AuthApi(admin, versions);
     this.cluster = new ClusterApi(admin, versions);
@@ -351,6 +353,7 @@ export class Etcd implements AsyncDisposable {
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
     this.clusterTransport.close();
     for (const s of this.pool.slots) s.closeTransport?.();
+    for (const s of this.temporary) s.closeTransport?.();
   }
 
   /** Same as {@link Etcd.close}, for `await using etcd = new Etcd(...)`. */

@@ -21,6 +21,8 @@ export interface AdminContext {
   readonly createSlot: (e: Endpoint) => EndpointSlot;
   /** Bare `host:port` endpoints use TLS. */
   readonly secure: boolean;
+  /** Connections opened for one call (members outside the endpoint list); the client closes them on close(). */
+  readonly temporary: Set<EndpointSlot>;
   readonly raw: {
     readonly auth: Client<typeof Auth>;
     readonly cluster: Client<typeof Cluster>;
@@ -47,9 +49,11 @@ export async function onEndpoint<T>(ctx: AdminContext, endpoint: string | undefi
   const own = ctx.pool.slots.find((s) => s.endpoint.origin === parsed.origin);
   if (own !== undefined) return fn(own);
   const slot = ctx.createSlot(parsed);
+  ctx.temporary.add(slot);
   try {
     return await fn(slot);
   } finally {
+    ctx.temporary.delete(slot);
     slot.closeTransport?.();
   }
 }

@@ -317,7 +317,7 @@ export class ClusterTransport implements Transport {
       if (remaining !== undefined && remaining <= 0) throw new DeadlineExceededError(timeoutMs!, [], slot.endpoint.address);
       const res = await slot.transport.stream(method, signal, remaining, this.headers(undefined, undefined, token), input);
       if (slot.failures !== 0) this.pool.succeeded(slot);
-      return this.mapStreamErrors(res.message, slot, signal);
+      return this.closedAware(this.mapStreamErrors(res.message, slot, signal));
     } catch (e) {
       if (signal?.aborted) throw new AbortedError(signal.reason);
       if (this.closed) throw new ClientClosedError();
@@ -325,6 +325,21 @@ export class ClusterTransport implements Transport {
       // A member asked for once (not one of the client's endpoints) has no health to track.
       if (classifyFailure(e).endpointFailed && this.pool.slots.includes(slot)) this.pool.failed(slot, err);
       throw err;
+    }
+  }
+
+  /**
+   * A stream cut by {@link ClusterTransport.close} ends with ClientClosedError, not a
+   * connection error, and at once: messages that arrived before close() are not delivered.
+   */
+  private async *closedAware<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+    try {
+      for await (const item of source) {
+        if (this.closed) throw new ClientClosedError();
+        yield item;
+      }
+    } catch (e) {
+      throw this.closed ? new ClientClosedError() : e;
     }
   }
 
