@@ -22,7 +22,7 @@ export { createHttp2Transport, type Http2TransportOptions } from "./transport/ht
 export * from "./errors.js";
 export type { AuthCredentials } from "./cluster/auth-token.js";
 export { formatEndpointTable, type EndpointInfo } from "./cluster/endpoint-status.js";
-export { Auth, type AuthStatus, type PermissionGrant, type PermissionType, type RolePermission, type RoleInfo, type UserCredentials, type UserInfo } from "./admin/auth.js";
+export { Auth, type AuthStatus, type PermissionGrant, type PermissionRange, type PermissionType, type RolePermission, type RoleInfo, type UserCredentials, type UserInfo } from "./admin/auth.js";
 export { Cluster, type Member, type MemberAddResult, type MemberList, type MemberListOptions } from "./admin/cluster.js";
 export {
   Maintenance,

@@ -143,10 +143,10 @@ describe("auth administration", () => {
       // Taking the prefix back: the same client is refused at once (its token's auth revision is stale, it re-authenticates).
       const app2 = withCreds("app", APP_PW2);
       await app2.put(`${p}app/y`, "1");
-      await root.auth.revokePermission("app", `${p}app/`, { prefix: true });
+      await root.auth.revokePermission("app", { key: `${p}app/`, prefix: true });
       await assert.rejects(app2.put(`${p}app/y`, "2"), PermissionDeniedError);
       assert.equal((await app2.get(`${p}shared/config`)).text, "blue", "the other grant stays");
-      await assert.rejects(root.auth.revokePermission("app", `${p}app/`, { prefix: true }), PermissionNotGrantedError);
+      await assert.rejects(root.auth.revokePermission("app", { key: `${p}app/`, prefix: true }), PermissionNotGrantedError);
       await root.auth.revokeRole("app", "app");
       await assert.rejects(app2.get(`${p}shared/config`), PermissionDeniedError);
       await assert.rejects(root.auth.revokeRole("app", "app"), RoleNotGrantedError);

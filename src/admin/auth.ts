@@ -24,10 +24,14 @@ export interface RolePermission {
   rangeEnd: Uint8Array;
 }
 
-/** A permission to grant: a type and a key, optionally widened like a read (`prefix`, `fromKey`, `rangeEnd`). */
-export interface PermissionGrant extends RangeSelector {
-  type: PermissionType;
+/** The keys a permission covers: a key, optionally widened like a read (`prefix`, `fromKey`, `rangeEnd`). */
+export interface PermissionRange extends RangeSelector {
   key: Bytes;
+}
+
+/** A permission to grant: its type and the keys it covers. */
+export interface PermissionGrant extends PermissionRange {
+  type: PermissionType;
 }
 
 /**
@@ -247,11 +251,17 @@ export class Auth {
 
   /**
    * Takes back a permission, named by the same key and range it was granted
-   * with (its type does not matter). @throws PermissionNotGrantedError
+   * with (its type does not matter).
+   *
+   * ```ts
+   * await etcd.auth.revokePermission("reader", { key: "config/", prefix: true });
+   * ```
+   * @throws PermissionNotGrantedError
    */
-  async revokePermission(role: string, key: Bytes, range?: RangeSelector, options?: CallOptions): Promise<void> {
+  async revokePermission(role: string, permission: PermissionRange, options?: CallOptions): Promise<void> {
     checkName("role", role);
-    const r = resolveRange(key, range);
+    if (typeof permission !== "object" || permission === null) throw new InvalidOptionError("permission: give { key, ... }");
+    const r = resolveRange(permission.key, permission);
     await this.ctx.raw.auth.roleRevokePermission({ role, key: r.key, rangeEnd: r.rangeEnd }, toConnectOptions(options));
   }
 }
