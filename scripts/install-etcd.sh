@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the etcd servers the tests and the demo run against:
-#   etcd 3.4 from Debian bookworm's etcd-server package (/usr/bin/etcd), and
+#   etcd 3.4 from Debian bookworm's etcd-server package (/usr/bin/etcd) and its
+#   etcdctl from etcd-client (/usr/bin/etcdctl), and
 #   etcd 3.5 from Debian trixie's etcd-server package, unpacked into .etcd/3.5
 #   with a private apt state so the system's package sources are not changed.
 # Idempotent: it skips whatever is already there.
@@ -17,6 +18,15 @@ if ! command -v /usr/bin/etcd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
 fi
 /usr/bin/etcd --version | sed -n 1p
+
+# etcdctl 3.4 (Debian etcd-client): the snapshot tests restore with `etcdctl snapshot restore`
+# on 3.4; 3.5 ships that command as etcdutl inside its etcd-server package.
+if ! command -v /usr/bin/etcdctl >/dev/null 2>&1; then
+  echo "installing etcdctl 3.4 (Debian etcd-client)"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends etcd-client >/dev/null
+fi
+ETCDCTL_API=3 /usr/bin/etcdctl version | sed -n 1p
 
 dest="$root/.etcd/3.5"
 if [ ! -x "$dest/usr/bin/etcd" ]; then

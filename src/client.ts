@@ -27,6 +27,11 @@ import type { Txn } from "./kv/txn.js";
 import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { runStm, type Stm, type StmOptions, type StmResult } from "./concurrency/stm.js";
 import { Namespace } from "./namespace/namespace.js";
+import { Auth as AuthApi } from "./admin/auth.js";
+import { Cluster as ClusterApi } from "./admin/cluster.js";
+import type { AdminContext } from "./admin/endpoint-target.js";
+import { Maintenance as MaintenanceApi } from "./admin/maintenance.js";
+import { ServerVersions } from "./admin/server-version.js";
 
 /** Options of {@link Etcd}. Only `endpoints` is required. */
 export interface EtcdOptions {
@@ -135,6 +140,12 @@ export class Etcd implements AsyncDisposable {
   readonly kv: KV;
   /** Typed connect clients of every service. */
   readonly raw: RawClients;
+  /** Authentication: enable/disable, users, roles, permissions. */
+  readonly auth: AuthApi;
+  /** Cluster membership: list, add (learners too), remove, update, promote. */
+  readonly cluster: ClusterApi;
+  /** Alarms, per-member status, defragment, hashes, snapshots, leadership, downgrade. */
+  readonly maintenance: MaintenanceApi;
   /** The transport all calls go through; pass it to `createClient` for other services. */
   readonly transport: Transport;
 
@@ -143,10 +154,12 @@ export class Etcd implements AsyncDisposable {
 
   /** @internal */
   readonly pool: EndpointPool;
-  private readonly cluster: ClusterTransport;
+  private readonly clusterTransport: ClusterTransport;
   private readonly createSlot: (e: Endpoint) => EndpointSlot;
   private readonly secureDefault: boolean;
   private readonly syncTimer: NodeJS.Timeout | undefined;
+  /** Connections the admin APIs opened for one call to a member outside the endpoint list. */
+  private readonly temporary = new Set<EndpointSlot>();
   private closed = false;
   private readonly closing = new AbortController();
 
@@ -190,27 +203,32 @@ export class Etcd implements AsyncDisposable {
     this.pool.on("pinned", (a) => this.events.emit("pinned", a));
     this.pool.on("failed", (a, e, at) => this.events.emit("endpointFailed", a, e, at));
     this.pool.on("recovered", (a) => this.events.emit("endpointRecovered", a));
-    this.cluster = new ClusterTransport(this.pool, {
+    this.clusterTransport = new ClusterTransport(this.pool, {
       requestTimeoutMs: options.requestTimeoutMs ?? 15000,
       retryWrites: options.retryWrites === true,
       requireLeader: options.requireLeader === true,
     });
-    this.transport = this.cluster;
+    this.transport = this.clusterTransport;
     this.raw = {
-      kv: createClient(KVService, this.cluster),
-      watch: createClient(Watch, this.cluster),
-      lease: createClient(Lease, this.cluster),
-      cluster: createClient(Cluster, this.cluster),
-      maintenance: createClient(Maintenance, this.cluster),
-      auth: createClient(Auth, this.cluster),
-      lock: createClient(Lock, this.cluster),
-      election: createClient(Election, this.cluster),
+      kv: createClient(KVService, this.clusterTransport),
+      watch: createClient(Watch, this.clusterTransport),
+      lease: createClient(Lease, this.clusterTransport),
+      cluster: createClient(Cluster, this.clusterTransport),
+      maintenance: createClient(Maintenance, this.clusterTransport),
+      auth: createClient(Auth, this.clusterTransport),
+      lock: createClient(Lock, this.clusterTransport),
+      election: createClient(Election, this.clusterTransport),
     };
     this.kv = new KV(this.raw.kv, { maxTxnOps: options.maxTxnOps ?? 128 });
+    const admin: AdminContext = { transport: this.clusterTransport, pool: this.pool, createSlot: this.createSlot, secure: this.secureDefault, temporary: this.temporary, raw: this.raw };
+    const versions = new ServerVersions(admin);
+    this.auth = new AuthApi(admin, versions);
+    this.cluster = new ClusterApi(admin, versions);
+    this.maintenance = new MaintenanceApi(admin, versions);
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;
-      this.cluster.tokens = new AuthTokenSource(async () => (await auth.authenticate({ name: username, password })).token);
+      this.clusterTransport.tokens = new AuthTokenSource(async () => (await auth.authenticate({ name: username, password })).token);
     }
     const every = options.autoSyncIntervalMs ?? 0;
     if (every > 0) {
@@ -328,7 +346,7 @@ export class Etcd implements AsyncDisposable {
       Promise.allSettled(
         slots.map(async (s) => {
           const t0 = performance.now();
-          const res = await this.cluster.unaryOn(s, Maintenance.method.status, {}, timeoutMs, options?.signal);
+          const res = await this.clusterTransport.unaryOn(s, Maintenance.method.status, {}, timeoutMs, options?.signal);
           return { res, rttMs: performance.now() - t0 };
         }),
       ),
@@ -365,8 +383,9 @@ export class Etcd implements AsyncDisposable {
     this.closed = true;
     this.closing.abort(new ClientClosedError());
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
-    this.cluster.close();
+    this.clusterTransport.close();
     for (const s of this.pool.slots) s.closeTransport?.();
+    for (const s of this.temporary) s.closeTransport?.();
   }
 
   /** Same as {@link Etcd.close}, for `await using etcd = new Etcd(...)`. */

@@ -292,6 +292,22 @@ export class CorruptError extends ServerError {}
 export class ElectionNotLeaderError extends ServerError {}
 /** The `v3election` service: the election has no leader now. */
 export class ElectionNoLeaderError extends ServerError {}
+/** A learner cannot be promoted until it has caught up with the leader; try again shortly. */
+export class LearnerNotReadyError extends ServerError {}
+/** The cluster already has as many learners as it allows (one, by default). */
+export class TooManyLearnersError extends ServerError {}
+/** The auth change is not allowed (e.g. revoking the root role from root while auth is on). */
+export class InvalidAuthManagementError extends ServerError {}
+/** The cluster version is not known yet, so no downgrade can be planned. */
+export class ClusterVersionUnavailableError extends ServerError {}
+/** The downgrade target is not a `major.minor` version. */
+export class WrongDowngradeVersionFormatError extends ServerError {}
+/** The downgrade target is not one minor version below the cluster version. */
+export class InvalidDowngradeTargetVersionError extends ServerError {}
+/** A downgrade is already under way. */
+export class DowngradeInProgressError extends ServerError {}
+/** There is no downgrade to cancel. */
+export class NoInflightDowngradeError extends ServerError {}
 
 type ServerErrorClass = new (message: string, code: Code, options?: EtcdErrorOptions) => EtcdError;
 
@@ -355,6 +371,16 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.FailedPrecondition, "rpc not supported for learner", LearnerNotSupportedError],
   [Code.FailedPrecondition, "bad leader transferee", BadLeaderTransfereeError],
   [Code.FailedPrecondition, "can only promote a learner member", MemberNotLearnerError],
+  [Code.FailedPrecondition, "can only promote a learner member which is in sync with leader", LearnerNotReadyError],
+  [Code.FailedPrecondition, "too many learner members in cluster", TooManyLearnersError],
+  [Code.InvalidArgument, "invalid auth management", InvalidAuthManagementError],
+  // The auth store's own error, passed through unmapped (code Unknown) by 3.4 and 3.5.
+  [Code.Unknown, "auth: authentication failed, password was given for no password user", AuthFailedError],
+  [Code.Unavailable, "cluster version not found during downgrade", ClusterVersionUnavailableError],
+  [Code.InvalidArgument, "wrong downgrade target version format", WrongDowngradeVersionFormatError],
+  [Code.InvalidArgument, "invalid downgrade target version", InvalidDowngradeTargetVersionError],
+  [Code.FailedPrecondition, "cluster has a downgrade job in progress", DowngradeInProgressError],
+  [Code.FailedPrecondition, "no inflight downgrade job", NoInflightDowngradeError],
   [Code.PermissionDenied, "permission denied", PermissionDeniedError],
   [Code.Unauthenticated, "invalid auth token", InvalidAuthTokenError],
   [Code.Unavailable, "no leader", NoLeaderError],
@@ -362,6 +388,9 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.Unavailable, "server stopped", ServerStoppedError],
   [Code.Unavailable, "unhealthy cluster", UnhealthyClusterError],
   [Code.Unavailable, "request timed out", ServerTimeoutError],
+  // etcd 3.4 and 3.5 refuse these with Unavailable; later releases use FailedPrecondition (above).
+  [Code.Unavailable, "not capable", NotCapableError],
+  [Code.Unavailable, "rpc not supported for learner", LearnerNotSupportedError],
   [Code.DataLoss, "corrupt cluster", CorruptError],
   // The v3lock and v3election services relay their own errors, and the KV's, as Unknown.
   [Code.Unknown, "requested lease not found", LeaseNotFoundError],
@@ -419,5 +448,37 @@ export class StmConflictError extends EtcdError {
     readonly attempts: number,
   ) {
     super(`software transaction still conflicted after ${attempts} attempts; nothing was applied`, Code.Aborted);
+  }
+}
+
+// Administration: features a server lacks, snapshots.
+
+/**
+ * The server lacks a feature this call needs (e.g. `AuthStatus` on etcd 3.4).
+ * Nothing was changed: calls whose request an older server would silently
+ * misread are refused before they are sent.
+ */
+export class NotSupportedError extends EtcdError {
+  constructor(
+    /** What was asked for, e.g. `AuthStatus` or `hashedPassword`. */
+    readonly feature: string,
+    /** The oldest etcd version that has it, e.g. `3.5`. */
+    readonly requiredVersion: string,
+    /** The version the server reported, when known. */
+    readonly serverVersion?: string,
+    options?: EtcdErrorOptions,
+  ) {
+    super(
+      `${feature} needs etcd ${requiredVersion} or later; ${serverVersion !== undefined ? `this server is ${serverVersion}` : "this server does not implement it"}`,
+      Code.Unimplemented,
+      options,
+    );
+  }
+}
+
+/** A snapshot stream ended incomplete or does not match its SHA-256; what was written must not be used. */
+export class SnapshotVerificationError extends EtcdError {
+  constructor(message: string, options?: EtcdErrorOptions) {
+    super(message, Code.DataLoss, options);
   }
 }

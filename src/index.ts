@@ -27,3 +27,16 @@ export { LockService, type LockResult } from "./concurrency/lock-service.js";
 export { ElectionService, type LeaderKey } from "./concurrency/election-service.js";
 export { Namespace, type KVMethods } from "./namespace/namespace.js";
 export { KeyPrefix } from "./namespace/key-prefix.js";
+export { Auth, type AuthStatus, type PermissionGrant, type PermissionRange, type PermissionType, type RolePermission, type RoleInfo, type UserCredentials, type UserInfo } from "./admin/auth.js";
+export { Cluster, type Member, type MemberAddResult, type MemberList, type MemberListOptions } from "./admin/cluster.js";
+export {
+  Maintenance,
+  type Alarm,
+  type AlarmKind,
+  type EndpointCallOptions,
+  type MemberHash,
+  type MemberKVHash,
+  type MemberStatus,
+} from "./admin/maintenance.js";
+export { SnapshotVerifier, verifySnapshotFile, type SnapshotInfo, type SnapshotOptions, type SnapshotProgress } from "./admin/snapshot.js";
+export { compareVersions } from "./admin/server-version.js";

@@ -73,6 +73,19 @@ const CASES: Array<[Code, string, string]> = [
   [Code.Unavailable, "etcdserver: request timed out, possibly due to previous leader failure", "ServerTimeoutError"],
   [Code.Unavailable, "etcdserver: request timed out, possibly due to connection lost", "ServerTimeoutError"],
   [Code.DataLoss, "etcdserver: corrupt cluster", "CorruptError"],
+  // etcd 3.4 and 3.5 (api/v3rpc/rpctypes/error.go) send these two as Unavailable, not FailedPrecondition.
+  [Code.Unavailable, "etcdserver: not capable", "NotCapableError"],
+  [Code.Unavailable, "etcdserver: rpc not supported for learner", "LearnerNotSupportedError"],
+  [Code.FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader", "LearnerNotReadyError"],
+  [Code.FailedPrecondition, "etcdserver: too many learner members in cluster", "TooManyLearnersError"],
+  [Code.InvalidArgument, "etcdserver: invalid auth management", "InvalidAuthManagementError"],
+  [Code.Unavailable, "etcdserver: cluster version not found during downgrade", "ClusterVersionUnavailableError"],
+  [Code.InvalidArgument, "etcdserver: wrong downgrade target version format", "WrongDowngradeVersionFormatError"],
+  [Code.InvalidArgument, "etcdserver: invalid downgrade target version", "InvalidDowngradeTargetVersionError"],
+  [Code.FailedPrecondition, "etcdserver: cluster has a downgrade job in progress", "DowngradeInProgressError"],
+  [Code.FailedPrecondition, "etcdserver: no inflight downgrade job", "NoInflightDowngradeError"],
+  // The auth store's own text, passed through by the server with code Unknown.
+  [Code.Unknown, "auth: authentication failed, password was given for no password user", "AuthFailedError"],
 ];
 
 test("every etcd error string maps to its class, keeping code, message and endpoint", () => {
@@ -140,4 +153,15 @@ test("a receive limit of our own maps to ResponseTooLargeError, the server's to 
   assert.ok(ours instanceof ResponseTooLargeError, ours.name);
   const theirs = toEtcdError(new ConnectError("grpc: received message larger than max (3000 vs. 100)", Code.ResourceExhausted));
   assert.ok(theirs instanceof RequestTooLargeError, theirs.name);
+});
+
+test("NotSupportedError names the feature, the version needed and the server's", () => {
+  const e = new errors.NotSupportedError("AuthStatus", "3.5", "3.4.23", { endpoint: "127.0.0.1:2379" });
+  assert.equal(e.rawMessage, "AuthStatus needs etcd 3.5 or later; this server is 3.4.23");
+  assert.equal(e.code, Code.Unimplemented);
+  assert.equal(e.requiredVersion, "3.5");
+  assert.equal(e.serverVersion, "3.4.23");
+  assert.equal(e.endpoint, "127.0.0.1:2379");
+  assert.match(new errors.NotSupportedError("Downgrade", "3.5").message, /Downgrade needs etcd 3\.5 or later; this server does not implement it/);
+  assert.ok(new errors.SnapshotVerificationError("x") instanceof EtcdError);
 });

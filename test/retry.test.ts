@@ -46,3 +46,13 @@ test("a write that timed out, lost its leader or met a stopping member may have 
   }
   assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.InvalidArgument, "duplicate key given in txn request"))), false);
 });
+
+test("a learner's or an incapable member's refusal moves on, and even a write may be resent: nothing was proposed", () => {
+  for (const code of [Code.Unavailable, Code.FailedPrecondition]) {
+    for (const msg of ["rpc not supported for learner", "not capable"]) {
+      assert.deepEqual(classifyFailure(server(code, msg)), { endpointFailed: true, safeToResend: true, retryableIfRepeatable: true }, `${code} ${msg}`);
+    }
+  }
+  // Only the exact refusal: a message that merely mentions it is not.
+  assert.equal(classifyFailure(new ConnectError("proxy: rpc not supported for learner?", Code.Unavailable)).safeToResend, false);
+});

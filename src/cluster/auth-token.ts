@@ -7,7 +7,7 @@
  */
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf";
 import type { TokenSource } from "./cluster-transport.js";
-import { AuthNotEnabledError, AuthRevisionOldError, InvalidAuthTokenError, type EtcdError } from "../errors.js";
+import { AuthNotEnabledError, AuthRevisionOldError, InvalidAuthTokenError, UserNameEmptyError, type EtcdError } from "../errors.js";
 
 /** Credentials for {@link EtcdOptions.auth}. */
 export interface AuthCredentials {
@@ -57,7 +57,9 @@ export class AuthTokenSource implements TokenSource {
   }
 
   isTokenError(err: EtcdError): boolean {
-    return err instanceof InvalidAuthTokenError || err instanceof AuthRevisionOldError;
+    // "user name is empty": the call went without a token, because auth was off when
+    // the client last asked and has been enabled since; authenticate now.
+    return err instanceof InvalidAuthTokenError || err instanceof AuthRevisionOldError || err instanceof UserNameEmptyError;
   }
 
   exempt(method: DescMethodUnary | DescMethodStreaming): boolean {

@@ -17,6 +17,7 @@ import {
   DeadlineExceededError,
   EndpointUnavailableError,
   EtcdError,
+  LearnerNotSupportedError,
   NoEndpointAvailableError,
   OutcomeUnknownError,
   toEtcdError,
@@ -157,9 +158,9 @@ export class ClusterTransport implements Transport {
           throw err;
         }
         tried.set(slot, err);
-        // TLS or protocol mismatches are configuration errors: waiting will not fix
-        // them, so once every endpoint has failed that way the caller hears at once.
-        if (tried.size >= this.pool.slots.length && [...tried.values()].every(isConfigurationFailure)) {
+        // TLS or protocol mismatches, and learners refusing the call, do not go away by
+        // waiting: once every endpoint has failed that way the caller hears at once.
+        if (tried.size >= this.pool.slots.length && [...tried.values()].every(isDefinitiveFailure)) {
           throw tried.size > 1 ? new NoEndpointAvailableError([...tried.values()]) : err;
         }
         const remaining = budget - (Date.now() - start);
@@ -251,25 +252,94 @@ export class ClusterTransport implements Transport {
 
   /**
    * One attempt on a given endpoint, bypassing the pin: metadata, deadline and
-   * error mapping, but no retry and no failover (for per-member status).
+   * error mapping, but no failover (for per-member calls: status, defragment,
+   * hash, move leader). A rejected auth token is renewed and the call sent
+   * once more, as on the pinned path. `timeoutMs` defaults to the client's
+   * request timeout.
    */
   async unaryOn<I extends DescMessage, O extends DescMessage>(
     slot: EndpointSlot,
     method: DescMethodUnary<I, O>,
     input: MessageInitShape<I>,
-    timeoutMs: number,
+    timeoutMs: number | undefined,
     signal?: AbortSignal,
   ): Promise<MessageShape<O>> {
     if (this.closed) throw new ClientClosedError();
+    const budget = timeoutMs ?? this.options.requestTimeoutMs;
+    const start = Date.now();
+    const withToken = this.tokens !== undefined && !this.tokens.exempt(method);
+    for (let attempt = 1; ; attempt++) {
+      let token: string | undefined;
+      try {
+        token = withToken ? await this.tokenFor(signal, budget, start) : undefined;
+        const remaining = budget - (Date.now() - start);
+        if (remaining <= 0) throw new DeadlineExceededError(budget, [], slot.endpoint.address);
+        const res = await slot.transport.unary(method, signal, remaining, this.headers(undefined, undefined, token), input);
+        if (slot.failures !== 0) this.pool.succeeded(slot);
+        return res.message;
+      } catch (e) {
+        if (signal?.aborted) throw new AbortedError(signal.reason);
+        if (this.closed) throw new ClientClosedError();
+        const err = toEtcdError(e, slot.endpoint.address);
+        if (err.code === Code.DeadlineExceeded && !(err.rawMessage ?? "").startsWith("etcdserver:")) {
+          throw new DeadlineExceededError(budget, [], slot.endpoint.address);
+        }
+        if (attempt === 1 && token !== undefined && this.tokens!.isTokenError(err)) {
+          this.tokens!.invalidate(token);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * A server stream on a given endpoint, bypassing the pin (for a snapshot of
+   * one member): the same token, `hasleader`, deadline and error mapping as
+   * {@link ClusterTransport.stream}, but never moved to another member. Without
+   * `timeoutMs` the stream has no deadline; `signal` ends it.
+   */
+  async streamOn<I extends DescMessage, O extends DescMessage>(
+    slot: EndpointSlot,
+    method: DescMethodStreaming<I, O>,
+    input: AsyncIterable<MessageInitShape<I>>,
+    timeoutMs: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<MessageShape<O>>> {
+    if (this.closed) throw new ClientClosedError();
     const start = Date.now();
     try {
-      const token = this.tokens !== undefined && !this.tokens.exempt(method) ? await this.tokenFor(signal, timeoutMs, start) : undefined;
-      const res = await slot.transport.unary(method, signal, timeoutMs - (Date.now() - start), this.headers(undefined, undefined, token), input);
+      const token =
+        this.tokens !== undefined && !this.tokens.exempt(method)
+          ? await this.withinBudget(this.tokens.fresh(signal), timeoutMs ?? this.options.requestTimeoutMs, start)
+          : undefined;
+      const remaining = timeoutMs === undefined ? undefined : timeoutMs - (Date.now() - start);
+      if (remaining !== undefined && remaining <= 0) throw new DeadlineExceededError(timeoutMs!, [], slot.endpoint.address);
+      const res = await slot.transport.stream(method, signal, remaining, this.headers(undefined, undefined, token), input);
       if (slot.failures !== 0) this.pool.succeeded(slot);
-      return res.message;
+      return this.closedAware(this.mapStreamErrors(res.message, slot, signal));
     } catch (e) {
       if (signal?.aborted) throw new AbortedError(signal.reason);
-      throw toEtcdError(e, slot.endpoint.address);
+      if (this.closed) throw new ClientClosedError();
+      const err = toEtcdError(e, slot.endpoint.address);
+      // A member asked for once (not one of the client's endpoints) has no health to track.
+      if (classifyFailure(e).endpointFailed && this.pool.slots.includes(slot)) this.pool.failed(slot, err);
+      throw err;
+    }
+  }
+
+  /**
+   * A stream cut by {@link ClusterTransport.close} ends with ClientClosedError, not a
+   * connection error, and at once: messages that arrived before close() are not delivered.
+   */
+  private async *closedAware<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+    try {
+      for await (const item of source) {
+        if (this.closed) throw new ClientClosedError();
+        yield item;
+      }
+    } catch (e) {
+      throw this.closed ? new ClientClosedError() : e;
     }
   }
 
@@ -293,8 +363,8 @@ export class ClusterTransport implements Transport {
   }
 }
 
-function isConfigurationFailure(e: EtcdError): boolean {
-  return e instanceof EndpointUnavailableError && (e.reason === "tls" || e.reason === "protocol");
+function isDefinitiveFailure(e: EtcdError): boolean {
+  return (e instanceof EndpointUnavailableError && (e.reason === "tls" || e.reason === "protocol")) || e instanceof LearnerNotSupportedError;
 }
 
 function lastErrors(tried: Map<EndpointSlot, EtcdError>): EtcdError[] {

@@ -61,6 +61,11 @@ export interface FailureClass {
 
 // Server answers that say "this member cannot serve you now", worth trying another member for.
 const MEMBER_UNAVAILABLE = /no leader|server stopped|not capable|rpc not supported for learner|too many requests|unhealthy cluster/;
+// Refusals etcd's gRPC interceptor gives before any handler runs (a learner
+// asked for what only voting members serve, or a member without the v3
+// capability yet): nothing was proposed, so even a write may go to another
+// member. 3.4 and 3.5 send them as Unavailable, later releases as FailedPrecondition.
+const REFUSED_BEFORE_HANDLING = /^etcdserver: (rpc not supported for learner|not capable)$/;
 
 /** Classifies a failed attempt (the caller's own abort is handled before this). */
 export function classifyFailure(err: unknown): FailureClass {
@@ -68,6 +73,9 @@ export function classifyFailure(err: unknown): FailureClass {
   if (isConnectionLost(err)) return { endpointFailed: true, safeToResend: false, retryableIfRepeatable: true };
   const code = isConnectError(err) ? err.code : Code.Unknown;
   const message = isConnectError(err) ? err.rawMessage : "";
+  if ((code === Code.Unavailable || code === Code.FailedPrecondition) && REFUSED_BEFORE_HANDLING.test(message)) {
+    return { endpointFailed: true, safeToResend: true, retryableIfRepeatable: true };
+  }
   if (code === Code.Unavailable) {
     // A server-side Unavailable: the request reached a member, which may have proposed it.
     return { endpointFailed: MEMBER_UNAVAILABLE.test(message), safeToResend: false, retryableIfRepeatable: true };

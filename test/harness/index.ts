@@ -5,3 +5,5 @@ export { startCluster, type EtcdCluster } from "./cluster.js";
 export { startProxy, type TcpProxy } from "./proxy.js";
 export { makeCerts, type TestCerts } from "./tls.js";
 export { freePort } from "./ports.js";
+export { joiningMember } from "./join.js";
+export { restoreTool, startFromSnapshot } from "./snapshot-restore.js";
