@@ -43,8 +43,12 @@ export interface FrameSink {
    * which counts against flow control before any of it is delivered.
    */
   onDataStart(streamId: number, length: number): void;
-  /** A piece of a DATA frame's payload (a view into the socket's chunk); `endStream` on the last piece of the last frame. */
-  onData(streamId: number, chunk: Buffer, endStream: boolean): void;
+  /**
+   * A piece of a DATA frame's payload (a view into the socket's chunk, padding
+   * excluded). `endOfFrame` on the frame's last piece (possibly empty), with
+   * `endStream` when the frame carries END_STREAM.
+   */
+  onData(streamId: number, chunk: Buffer, endOfFrame: boolean, endStream: boolean): void;
   /** A complete header block (HEADERS plus any CONTINUATION). */
   onHeaders(streamId: number, block: Buffer, endStream: boolean): void;
   onRstStream(streamId: number, code: number): void;
@@ -67,6 +71,8 @@ export interface FrameReaderLimits {
   maxHeaderBlockBytes: number;
   /** Most CONTINUATION frames in one header block. */
   maxContinuations: number;
+  /** The first frame must be a SETTINGS frame (a client reading a server's preface). */
+  settingsFirst?: boolean;
 }
 
 const PHASE_HEADER = 0;
@@ -74,6 +80,16 @@ const PHASE_PAYLOAD = 1;
 const PHASE_DATA = 2;
 
 const EMPTY = Buffer.alloc(0);
+
+/** The server's connection preface is a SETTINGS frame; anything else is not an HTTP/2 server. */
+function checkPreface(src: Buffer, o: number): void {
+  if (src.toString("latin1", o, o + 5) === "HTTP/") {
+    connectionError(ErrorCode.PROTOCOL_ERROR, "the server answered with HTTP/1 (not an HTTP/2 server, or TLS expected)");
+  }
+  if (src[o + 3] !== FRAME_SETTINGS || (src[o + 4]! & FLAG_ACK) !== 0) {
+    connectionError(ErrorCode.PROTOCOL_ERROR, `the server's first frame is of type ${src[o + 3]}, not SETTINGS (not an HTTP/2 server?)`);
+  }
+}
 
 /** Incremental HTTP/2 frame parser. Throws {@link H2Error} (a connection error) on a protocol violation. */
 export class FrameReader {
@@ -148,6 +164,7 @@ export class FrameReader {
           src = this.head;
           o = 0;
         }
+        if (this.frames === 0 && this.limits.settingsFirst === true) checkPreface(src, o);
         this.beginFrame((src[o]! << 16) | (src[o + 1]! << 8) | src[o + 2]!, src[o + 3]!, src[o + 4]!, ((src[o + 5]! & 0x7f) << 24) | (src[o + 6]! << 16) | (src[o + 7]! << 8) | src[o + 8]!);
         continue;
       }
@@ -201,7 +218,7 @@ export class FrameReader {
         this.needPadLength = (flags & FLAG_PADDED) !== 0;
         if (length === 0) {
           this.phase = PHASE_HEADER;
-          this.sink.onData(streamId, EMPTY, (flags & FLAG_END_STREAM) !== 0);
+          this.sink.onData(streamId, EMPTY, true, (flags & FLAG_END_STREAM) !== 0);
         } else {
           this.phase = PHASE_DATA;
         }
@@ -259,7 +276,7 @@ export class FrameReader {
       this.dataLeft -= take;
       const last = this.dataLeft === 0;
       if (last) this.phase = PHASE_HEADER;
-      this.sink.onData(this.streamId, chunk.subarray(pos, pos + take), last && (this.flags & FLAG_END_STREAM) !== 0);
+      this.sink.onData(this.streamId, chunk.subarray(pos, pos + take), last, last && (this.flags & FLAG_END_STREAM) !== 0);
       pos += take;
       if (last) return pos;
     }
@@ -276,7 +293,7 @@ export class FrameReader {
   /** A DATA frame whose last payload byte was padding (or the pad length): report its end. */
   private endData(pos: number): number {
     this.phase = PHASE_HEADER;
-    this.sink.onData(this.streamId, EMPTY, (this.flags & FLAG_END_STREAM) !== 0);
+    this.sink.onData(this.streamId, EMPTY, true, (this.flags & FLAG_END_STREAM) !== 0);
     return pos;
   }
 

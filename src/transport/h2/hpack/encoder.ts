@@ -81,6 +81,11 @@ export class HpackEncoder {
    * the same array across calls when it repeats: its encoding is cached.
    */
   encode(fields: readonly string[], extra?: readonly string[]): Buffer {
+    const cached = this.blocks.get(fields);
+    const hit = cached !== undefined && cached.version === this.table.version;
+    // Check everything before the table changes: a field refused half-way would leave it out of step with the peer's.
+    if (!hit) validateFields(fields);
+    if (extra !== undefined) validateFields(extra);
     this.pos = 0;
     if (this.updateFinal >= 0) {
       if (this.updateMin < this.updateFinal) this.writeSizeUpdate(this.updateMin);
@@ -88,8 +93,7 @@ export class HpackEncoder {
       this.updateMin = -1;
       this.updateFinal = -1;
     }
-    const cached = this.blocks.get(fields);
-    if (cached !== undefined && cached.version === this.table.version) {
+    if (hit) {
       this.ensure(cached.bytes.length);
       this.out.set(cached.bytes, this.pos);
       this.pos += cached.bytes.length;
@@ -105,13 +109,11 @@ export class HpackEncoder {
   }
 
   private encodeFields(fields: readonly string[]): void {
-    if ((fields.length & 1) !== 0) throw new InvalidOptionError("header fields must be [name, value] pairs");
     for (let i = 0; i < fields.length; i += 2) this.field(fields[i]!, fields[i + 1]!);
   }
 
   private field(name: string, value: string): void {
     if (this.sensitive.has(name)) {
-      checkField(name, value);
       this.literal(name, value, 0x10, 4);
       return;
     }
@@ -119,7 +121,6 @@ export class HpackEncoder {
     if (s !== 0) return this.indexed(s);
     const d = this.table.find(name, value);
     if (d !== 0) return this.indexed(d);
-    checkField(name, value);
     const size = entrySize(name, value);
     if (size > this.table.maxSize * this.maxEntryShare) {
       this.bigLiteral(name, value);
@@ -192,7 +193,21 @@ export class HpackEncoder {
   }
 }
 
-/** Field names are lower-case tokens; values carry no CR, LF or NUL and only latin1 characters. */
+/**
+ * Checks a header list `[name, value, ...]`: names are lower-case tokens
+ * (a leading ':' for pseudo-headers), values carry no CR, LF or NUL and only
+ * latin1 characters. Throws `InvalidOptionError`.
+ */
+export function validateFields(fields: readonly string[]): void {
+  if ((fields.length & 1) !== 0) throw new InvalidOptionError("header fields must be [name, value] pairs");
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    const value = fields[i + 1];
+    if (typeof name !== "string" || typeof value !== "string") throw new InvalidOptionError("header names and values must be strings");
+    checkField(name, value);
+  }
+}
+
 function checkField(name: string, value: string): void {
   if (name.length === 0) throw new InvalidOptionError("empty header name");
   for (let i = 0; i < name.length; i++) {
