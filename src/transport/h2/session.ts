@@ -548,7 +548,7 @@ export class H2Session extends EventEmitter<H2SessionEvents> implements FrameSin
       }
       const last = n === left && s.chunks.length === 1 && s.endQueued;
       writeData(this.writer, s.id, chunk, s.chunkOffset, n, last);
-      frames++;
+      if (frames++ === 0) this.scheduleFlush();
       s.sendWindow -= n;
       this.sendWindow -= n;
       s.buffered -= n;
@@ -567,8 +567,8 @@ export class H2Session extends EventEmitter<H2SessionEvents> implements FrameSin
       writeData(this.writer, s.id, EMPTY, 0, 0, true);
       s.endSent = true;
       s.state = afterLocalEnd(s.state);
+      this.scheduleFlush();
     }
-    if (frames > 0 || s.endSent) this.scheduleFlush();
     if (s.needDrain && s.buffered < this.highWater) {
       s.needDrain = false;
       s.handler.onWritable?.();
