@@ -87,7 +87,7 @@ function sequence(name: string, blocks: string[], lists: Array<Array<[string, st
     });
   });
   test(`${name}: encoder produces the RFC's bytes`, () => {
-    const e = new HpackEncoder({ maxTableSize: tableSize, huffman, maxEntryShare: 1 });
+    const e = new HpackEncoder({ maxTableSize: tableSize, peerMaxTableSize: tableSize, huffman, maxEntryShare: 1 });
     blocks.forEach((b, i) => {
       // A fresh array each time: this checks the field encoding, not the block cache.
       assert.equal(e.encode(pairs(lists[i]!)).toString("hex"), hex(b).toString("hex"), `${name} block ${i + 1}`);
@@ -177,7 +177,7 @@ test("encoder: repeated fields become one-byte dynamic indices that follow the t
 });
 
 test("encoder: fields evicted from a small table are re-sent as literals, staying in step with the decoder", () => {
-  const e = new HpackEncoder({ maxTableSize: 200 });
+  const e = new HpackEncoder({ maxTableSize: 200, peerMaxTableSize: 200 });
   const d = new HpackDecoder({ maxTableSize: 200 });
   const base = [":method", "POST", ":path", "/a/b"];
   for (let i = 0; i < 40; i++) {
@@ -197,6 +197,16 @@ test("encoder: a value too large for the table is a literal without indexing, en
   assert.ok(b.length < a.length); // :path is an index the second time; the token literal is the same bytes
   assert.deepEqual(decodeAll(d, a).flat(), [":path", "/x", "token", token]);
   assert.deepEqual(decodeAll(d, b).flat(), [":path", "/x", "token", token]);
+});
+
+test("encoder: using less than the peer's table is announced in the first block", () => {
+  const e = new HpackEncoder({ maxTableSize: 256 });
+  const d = new HpackDecoder();
+  const block = Buffer.from(e.encode(["a", "1"]));
+  assert.equal(block[0], 0x3f); // size update (5-bit prefix, continued)
+  assert.deepEqual(decodeAll(d, block).flat(), ["a", "1"]);
+  assert.equal(d.table.maxSize, 256);
+  assert.equal(Buffer.from(e.encode(["a", "1"])).toString("hex"), "be");
 });
 
 test("encoder: a smaller peer table is announced at the start of the next block, and both sides shrink", () => {

@@ -23,6 +23,11 @@ export type HuffmanMode = "shorter" | "never" | "always";
 export interface HpackEncoderOptions {
   /** Largest dynamic table we use, whatever the peer allows (default 4096). */
   maxTableSize?: number;
+  /**
+   * The peer's SETTINGS_HEADER_TABLE_SIZE at the start (default 4096): the
+   * table size its decoder starts with. When we use less, the first block says so.
+   */
+  peerMaxTableSize?: number;
   /** Default `"shorter"`. */
   huffman?: HuffmanMode;
   /** Names sent as never-indexed literals (RFC 7541 §7.1.3), e.g. credentials an intermediary must not compress. */
@@ -55,7 +60,12 @@ export class HpackEncoder {
 
   constructor(options: HpackEncoderOptions = {}) {
     this.cap = options.maxTableSize ?? 4096;
-    this.table = new EncoderTable(Math.min(4096, this.cap), this.cap);
+    const peer = options.peerMaxTableSize ?? 4096;
+    this.table = new EncoderTable(Math.min(peer, this.cap), this.cap);
+    if (this.table.maxSize !== peer) {
+      this.updateMin = this.table.maxSize;
+      this.updateFinal = this.table.maxSize;
+    }
     this.huffman = options.huffman ?? "shorter";
     this.sensitive = new Set(options.sensitive ?? []);
     this.maxEntryShare = options.maxEntryShare ?? 0.5;
