@@ -86,7 +86,23 @@ export function grpcHeaders(authority: string, path: string, scheme = "http"): s
 
 /** One unary call; resolves with the response message bytes. */
 export function grpcUnary(session: H2Session, headers: readonly string[], message: Uint8Array, extraHeaders?: readonly string[]): Promise<Uint8Array> {
+  return grpcUnaryFramed(session, headers, grpcFrame(message), extraHeaders);
+}
+
+/** One unary call with an already framed message (5-byte prefix included). */
+export function grpcUnaryFramed(session: H2Session, headers: readonly string[], frame: Uint8Array, extraHeaders?: readonly string[]): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    session.request(headers, new UnaryCall(resolve, reject), { body: grpcFrame(message), extraHeaders });
+    session.request(headers, new UnaryCall(resolve, reject), extraHeaders === undefined ? { body: frame } : { body: frame, extraHeaders });
   });
+}
+
+/** Fills in the gRPC prefix of a message encoded with 5 bytes of headroom. */
+export function framePrefix(framed: Uint8Array): Uint8Array {
+  const len = framed.length - 5;
+  framed[0] = 0;
+  framed[1] = len >>> 24;
+  framed[2] = (len >>> 16) & 0xff;
+  framed[3] = (len >>> 8) & 0xff;
+  framed[4] = len & 0xff;
+  return framed;
 }
