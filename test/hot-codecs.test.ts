@@ -172,4 +172,8 @@ test("decoders step aside for unknown fields and absurd nesting", () => {
   // A header field sent twice would merge in protobuf-es: declined.
   const h = toBinary(PutResponseSchema, create(PutResponseSchema, { header: { revision: 5n } }));
   assert.equal(decodePutResponse(new Uint8Array([...h, ...h])), undefined);
+  const t = toBinary(TxnResponseSchema, create(TxnResponseSchema, { header: { revision: 5n } }));
+  assert.equal(decodeTxnResponse(new Uint8Array([...t, ...t])), undefined);
+  const r = toBinary(RangeResponseSchema, create(RangeResponseSchema, { header: { revision: 5n } }));
+  assert.equal(decodeRangeResponse(new Uint8Array([...r, ...r])), undefined);
 });
