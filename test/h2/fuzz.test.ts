@@ -250,3 +250,123 @@ test("session: random frames after a valid preface never escape as exceptions; a
     { numRuns: Math.max(50, RUNS / 4) },
   );
 });
+
+/** Builds HPACK bytes for a literal field with incremental indexing and a literal name. */
+function literal(name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+}
+
+const id = fc.constantFrom(1, 3, 5, 7, 9, 11);
+/** What a server may do: well-formed frames on live stream IDs, in any order. */
+const serverAction = fc.oneof(
+  fc.record({ k: fc.constant("headers" as const), id, end: fc.boolean(), big: fc.boolean() }),
+  fc.record({ k: fc.constant("data" as const), id, len: fc.nat({ max: 300 }), end: fc.boolean(), pad: fc.boolean() }),
+  fc.record({ k: fc.constant("trailers" as const), id }),
+  fc.record({ k: fc.constant("rst" as const), id, code: fc.constantFrom(0, 2, 7, 8) }),
+  fc.record({ k: fc.constant("wu" as const), id: fc.constantFrom(0, 1, 3, 5), inc: fc.constantFrom(1, 1000, 100000) }),
+  fc.record({ k: fc.constant("settings" as const), mcs: fc.nat({ max: 4 }), iws: fc.constantFrom(0, 10, 65535, 1 << 20), hts: fc.constantFrom(0, 64, 4096) }),
+  fc.record({ k: fc.constant("ping" as const), ack: fc.boolean() }),
+  fc.record({ k: fc.constant("goaway" as const), last: fc.constantFrom(0, 1, 3, 5, 2 ** 31 - 1), code: fc.constantFrom(0, 11) }),
+  fc.record({ k: fc.constant("split" as const), id }),
+);
+type ClientAction = { k: "request"; body: number; end: boolean } | { k: "cancel"; n: number } | { k: "pause"; n: number } | { k: "resume"; n: number } | { k: "write"; n: number; len: number };
+const clientAction: fc.Arbitrary<ClientAction> = fc.oneof(
+  fc.record({ k: fc.constant("request" as const), body: fc.nat({ max: 70000 }), end: fc.boolean() }),
+  fc.record({ k: fc.constant("cancel" as const), n: fc.nat() }),
+  fc.record({ k: fc.constant("pause" as const), n: fc.nat() }),
+  fc.record({ k: fc.constant("resume" as const), n: fc.nat() }),
+  fc.record({ k: fc.constant("write" as const), n: fc.nat(), len: fc.nat({ max: 20000 }) }),
+);
+
+function serverFrame(a: { k: string }): Buffer {
+  const x = a as Record<string, number | boolean> & { k: string };
+  const sid = x.id as number;
+  switch (x.k) {
+    case "headers":
+      return frame(1, 0x4 | (x.end ? 1 : 0), sid, x.big ? Buffer.concat([Buffer.from([0x88]), literal("x-a", "some value")]) : Buffer.from([0x88, 0xbe]));
+    case "data": {
+      const body = Buffer.alloc(x.len as number, 7);
+      return x.pad ? frame(0, 0x8 | (x.end ? 1 : 0), sid, Buffer.concat([Buffer.from([3]), body, Buffer.alloc(3)])) : frame(0, x.end ? 1 : 0, sid, body);
+    }
+    case "trailers":
+      return frame(1, 0x5, sid, literal("grpc-status", "0"));
+    case "rst":
+      return frame(3, 0, sid, Buffer.from([0, 0, 0, x.code as number]));
+    case "wu": {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(x.inc as number);
+      return frame(8, 0, sid, b);
+    }
+    case "settings":
+      return frame(4, 0, 0, Buffer.concat([[3, x.mcs], [4, x.iws], [1, x.hts]].map(([k, v]) => { const b = Buffer.alloc(6); b.writeUInt16BE(k as number); b.writeUInt32BE(v as number, 2); return b; })));
+    case "ping":
+      return frame(6, x.ack ? 1 : 0, 0, Buffer.alloc(8, 1));
+    case "goaway": {
+      const b = Buffer.alloc(8);
+      b.writeUInt32BE(x.last as number);
+      b.writeUInt32BE(x.code as number, 4);
+      return frame(7, 0, 0, b);
+    }
+    default:
+      // A header block in two pieces: HEADERS without END_HEADERS, then CONTINUATION.
+      return Buffer.concat([frame(1, 0, sid, Buffer.from([0x88])), frame(9, 0x4, sid, literal("x-b", "v"))]);
+  }
+}
+
+test("session: interleaved server frames and client calls keep every stream's callbacks in order and close each once", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.oneof(serverAction.map((a) => ({ server: a })), clientAction.map((c) => ({ client: c }))), { maxLength: 40 }), async (steps) => {
+      const { socket, feed } = fakeSocket();
+      const session = new H2Session(socket, { address: "fuzz:2", streamWindowBytes: 65535 });
+      feed(SERVER_PREFACE);
+      await session.ready;
+      const violations: string[] = [];
+      const streams: Array<{ stream: ReturnType<H2Session["request"]>; log: string[] }> = [];
+      const open = (body: number, end: boolean): void => {
+        const log: string[] = [];
+        const note = (e: string): void => {
+          if (log.includes("close")) violations.push(`${e} after close`);
+          log.push(e);
+        };
+        const stream = session.request(requestHeaders("fuzz:2", "/svc/M"), {
+          onHeaders: () => note(log.includes("headers") ? "headers twice" : "headers"),
+          onData: () => note(log.includes("headers") ? "data" : "data before headers"),
+          onTrailers: () => note(log.includes("headers") ? "trailers" : "trailers before headers"),
+          onClose: () => note("close"),
+        }, body > 0 ? { body: Buffer.alloc(body), end } : { end });
+        streams.push({ stream, log });
+      };
+      open(10, true);
+      open(0, false);
+      for (const step of steps) {
+        if ("server" in step) {
+          feed(serverFrame(step.server)); // throws if anything but a typed error escaped
+        } else {
+          const c = step.client;
+          const target = streams.length > 0 ? streams[("n" in c ? c.n : 0) % streams.length]!.stream : undefined;
+          if (c.k === "request") open(c.body, c.end);
+          else if (c.k === "cancel") target?.cancel();
+          else if (c.k === "pause") target?.pause();
+          else if (c.k === "resume") target?.resume();
+          else if (target !== undefined && !target.closed) {
+            try {
+              target.write(Buffer.alloc(c.len));
+            } catch {
+              // Writing after end() is refused with InvalidOptionError: fine.
+            }
+          }
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      if (session.state === "closed" && session.error !== undefined) {
+        assert.ok(["protocol", "goaway", "connection-lost"].includes(session.error.reason), session.error.message);
+      }
+      session.destroy();
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(violations, []);
+      for (const { log } of streams) assert.equal(log.filter((e) => e === "close").length, 1, log.join(","));
+    }),
+    { numRuns: Math.max(50, RUNS / 2) },
+  );
+});
+
