@@ -570,3 +570,30 @@ test("unknown frame types and PRIORITY are ignored; a frame on a never-opened st
   assert.match(String(err?.message), /never opened/);
   await server.close();
 });
+
+test("HEADERS for a stream we already closed are still decoded: the HPACK table stays in step", async () => {
+  let client!: ClientFrames;
+  const server = await startRawServer((socket) => {
+    client = new ClientFrames(socket);
+    socket.write(SERVER_PREFACE);
+  });
+  const session = await connect(server.port);
+  await session.ready;
+  const h = requestHeaders(`127.0.0.1:${server.port}`, "/svc/M");
+  const first = exchange(session, h, { body: Buffer.from("a") });
+  const second = exchange(session, h, { body: Buffer.from("b") });
+  await until(() => client.ofType(1).length === 2, 5000, "two requests at the server");
+  first.stream.cancel();
+  assert.equal((await first.done).reason, "cancelled");
+  // The server answers the cancelled stream anyway, adding "x-a: v" to its table (literal with indexing) ...
+  const literal = Buffer.concat([Buffer.from([0x88, 0x40, 3]), Buffer.from("x-a"), Buffer.from([1]), Buffer.from("v")]);
+  server.sockets[0]!.write(frame(1, 0x5, 1, literal));
+  // ... then refers to it by index (62) on the live stream.
+  server.sockets[0]!.write(frame(1, 0x5, 3, Buffer.from([0x88, 0xbe])));
+  const r = await within(second.done, 5000, "second stream");
+  assert.equal(r.reason, "done");
+  assert.equal(field(r.headers, "x-a"), "v");
+  session.destroy();
+  await server.close();
+});
+
