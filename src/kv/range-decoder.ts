@@ -8,146 +8,34 @@
  * back to `fromBinary`, so unknown fields are still preserved there.
  * @module
  */
-import type { KeyValue } from "../../gen/etcd/api/mvccpb/kv_pb.js";
-import type { RangeResponse, ResponseHeader } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import type { RangeResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { BAIL, Reader, header, keyValue, orFallback } from "./wire-reader.js";
 
-const EMPTY = new Uint8Array(0);
-const TWO_32 = 4294967296;
-// Versions, leases and small counts repeat across keys: share their bigints instead of allocating 1000s.
-const SMALL = Array.from({ length: 1024 }, (_, i) => BigInt(i));
-
-/** Raised inside the decoder to abandon the fast path. */
-class Bail {}
-const BAIL = new Bail();
-
-class Reader {
-  pos = 0;
-  constructor(
-    readonly buf: Uint8Array,
-    readonly end: number,
-  ) {}
-
-  /** A varint of at most 32 significant bits (tags, lengths). */
-  uint32(): number {
-    const b = this.buf;
-    let x = b[this.pos++]!;
-    if (x < 0x80) return x;
-    x &= 0x7f;
-    let shift = 7;
-    for (;;) {
-      if (this.pos >= this.end) throw BAIL;
-      const c = b[this.pos++]!;
-      if (shift < 28) {
-        x |= (c & 0x7f) << shift;
-      } else {
-        // Beyond 32 bits only the low bits count (protobuf truncates).
-        x = (x | ((c & 0x7f) << shift)) >>> 0;
-      }
-      if (c < 0x80) return x >>> 0;
-      shift += 7;
-      if (shift > 63) throw BAIL;
-    }
-  }
-
-  /** A 64-bit varint as a bigint (int64 and uint64 fields). */
-  int64(signed: boolean): bigint {
-    const b = this.buf;
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    let c: number;
-    // Low 28 bits, then the bits straddling 32, then the high part.
-    do {
-      if (this.pos >= this.end) throw BAIL;
-      c = b[this.pos++]!;
-      if (shift < 28) lo |= (c & 0x7f) << shift;
-      else if (shift === 28) {
-        lo |= (c & 0x0f) << 28;
-        hi = (c & 0x70) >> 4;
-      } else hi |= (c & 0x7f) << (shift - 32);
-      shift += 7;
-      if (shift > 70) throw BAIL;
-    } while (c >= 0x80);
-    lo >>>= 0;
-    if (hi === 0) return lo < 1024 ? SMALL[lo]! : BigInt(lo);
-    hi >>>= 0;
-    if (signed && hi >= 0x80000000) return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
-    if (hi < 0x200000) return BigInt(hi * TWO_32 + lo); // fits in 53 bits: exact as a double
-    return (BigInt(hi) << 32n) | BigInt(lo);
-  }
-
-  bytes(): Uint8Array {
-    const len = this.uint32();
-    const start = this.pos;
-    const stop = start + len;
-    if (stop > this.end) throw BAIL;
-    this.pos = stop;
-    return len === 0 ? EMPTY : this.buf.subarray(start, stop);
-  }
-}
-
-function header(r: Reader, end: number): ResponseHeader {
-  const h: ResponseHeader = { $typeName: "etcdserverpb.ResponseHeader", clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
-  while (r.pos < end) {
-    const tag = r.uint32();
-    switch (tag) {
-      case 8:
-        h.clusterId = r.int64(false);
-        break;
-      case 16:
-        h.memberId = r.int64(false);
-        break;
-      case 24:
-        h.revision = r.int64(true);
-        break;
-      case 32:
-        h.raftTerm = r.int64(false);
-        break;
-      default:
-        throw BAIL;
-    }
-  }
-  if (r.pos !== end) throw BAIL;
-  return h;
-}
-
-function keyValue(r: Reader, end: number): KeyValue {
-  const kv: KeyValue = {
-    $typeName: "mvccpb.KeyValue",
-    key: EMPTY,
-    createRevision: 0n,
-    modRevision: 0n,
-    version: 0n,
-    value: EMPTY,
-    lease: 0n,
-  };
+/** Decodes the RangeResponse in `r` up to `end` (also used inside a TxnResponse). Throws BAIL. */
+export function rangeResponse(r: Reader, end: number): RangeResponse {
+  const res: RangeResponse = { $typeName: "etcdserverpb.RangeResponse", kvs: [], more: false, count: 0n };
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        kv.key = r.bytes();
+        if (res.header !== undefined) throw BAIL; // a repeated message field merges: leave that to protobuf-es
+        res.header = header(r, r.sub());
         break;
-      case 16:
-        kv.createRevision = r.int64(true);
+      case 18:
+        res.kvs.push(keyValue(r, r.sub()));
         break;
       case 24:
-        kv.modRevision = r.int64(true);
+        res.more = r.bool();
         break;
       case 32:
-        kv.version = r.int64(true);
-        break;
-      case 42:
-        kv.value = r.bytes();
-        break;
-      case 48:
-        kv.lease = r.int64(true);
+        res.count = r.int64(true);
         break;
       default:
         throw BAIL;
     }
   }
   if (r.pos !== end) throw BAIL;
-  return kv;
+  return res;
 }
 
 /**
@@ -155,39 +43,5 @@ function keyValue(r: Reader, end: number): KeyValue {
  * the bytes hold anything the fast path does not handle.
  */
 export function decodeRangeResponse(bytes: Uint8Array): RangeResponse | undefined {
-  const r = new Reader(bytes, bytes.length);
-  const res: RangeResponse = { $typeName: "etcdserverpb.RangeResponse", kvs: [], more: false, count: 0n };
-  try {
-    while (r.pos < r.end) {
-      const tag = r.uint32();
-      switch (tag) {
-        case 10: {
-          const len = r.uint32();
-          const end = r.pos + len;
-          if (end > r.end) return undefined;
-          res.header = header(r, end);
-          break;
-        }
-        case 18: {
-          const len = r.uint32();
-          const end = r.pos + len;
-          if (end > r.end) return undefined;
-          res.kvs.push(keyValue(r, end));
-          break;
-        }
-        case 24:
-          res.more = r.uint32() !== 0;
-          break;
-        case 32:
-          res.count = r.int64(true);
-          break;
-        default:
-          return undefined;
-      }
-    }
-  } catch (e) {
-    if (e === BAIL) return undefined;
-    throw e;
-  }
-  return res;
+  return orFallback(() => rangeResponse(new Reader(bytes, bytes.length), bytes.length));
 }
