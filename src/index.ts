@@ -12,7 +12,8 @@ export { Op, type GetOptions, type PutOptions, type DeleteOptions, type SortOrde
 export { Txn } from "./kv/txn.js";
 export { KV, type CompactOptions, type KVLimits } from "./kv/kv.js";
 export { KeyValue } from "./kv/key-value.js";
-export { GetResult, PutResult, DeleteResult, TxnResult, type OpResult } from "./kv/results.js";
+export { GetResult, PutResult, DeleteResult, TxnResult, CompactResult, type OpResult } from "./kv/results.js";
+export type { Int64 } from "./kv/int64.js";
 export type { PaginateOptions } from "./kv/paginate.js";
 export { prefixEnd, type RangeSelector } from "./kv/key-range.js";
 export { parseEndpoint, type Endpoint } from "./cluster/endpoint.js";

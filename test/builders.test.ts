@@ -9,7 +9,7 @@ import {
   RangeRequest_SortTarget,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { Compare, InvalidKeyError, InvalidOptionError, Op, TooManyOpsError } from "../src/index.js";
-import { checkTxnSize, txnRequest } from "../src/kv/op.js";
+import { checkTxn, txnRequest } from "../src/kv/op.js";
 
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
 
@@ -75,11 +75,11 @@ test("Compare builds each target and operator, with ranges", () => {
   assert.throws(() => Compare.value("k", "~" as never, "x"), InvalidOptionError);
 });
 
-test("a txn refuses an empty compare key, and checkTxnSize counts every level", () => {
+test("a txn refuses an empty compare key, and checkTxn counts every level", () => {
   assert.throws(() => txnRequest([Compare.version("", "=", 0)], [], []), InvalidKeyError);
   const many = Array.from({ length: 129 }, (_, i) => Op.put(`k${i}`, "v"));
-  assert.throws(() => checkTxnSize(txnRequest([], many, []), 128), (e: unknown) => e instanceof TooManyOpsError && e.count === 129 && e.limit === 128);
+  assert.throws(() => checkTxn(txnRequest([], many, []), 128), (e: unknown) => e instanceof TooManyOpsError && e.count === 129 && e.limit === 128);
   const nested = txnRequest([], [Op.txn([], many)], []);
-  assert.throws(() => checkTxnSize(nested, 128), TooManyOpsError);
-  checkTxnSize(txnRequest([], many.slice(0, 128), []), 128);
+  assert.throws(() => checkTxn(nested, 128), TooManyOpsError);
+  checkTxn(txnRequest([], many.slice(0, 128), []), 128);
 });

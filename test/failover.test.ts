@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
+import { MIN_PING_INTERVAL_MS } from "../src/transport/keep-alive.js";
 import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
 
 let cluster: EtcdCluster;
@@ -16,9 +17,14 @@ after(async () => {
   await cluster?.stop();
 });
 
+/** `host:port` of the endpoint the client is pinned to, from its public status view. */
+function pinnedAddress(etcd: Etcd): string | undefined {
+  return etcd.info().find((i) => i.pinned)?.url.replace(/^https?:\/\//, "");
+}
+
 /** The member behind the client's pinned endpoint. */
 function pinnedMember(etcd: Etcd) {
-  const addr = etcd.pool.pinned.endpoint.address;
+  const addr = pinnedAddress(etcd);
   const m = cluster.members.find((x) => x.endpoint === addr);
   assert.ok(m, `pinned ${addr} is a cluster member`);
   return m;
@@ -62,7 +68,7 @@ describe("failover", () => {
       try {
         await etcd.put(p + "warm", "1");
         const victim = target === "pinned" ? pinnedMember(etcd) : await leaderMember(etcd);
-        const wasPinned = etcd.pool.pinned.endpoint.address === victim.endpoint;
+        const wasPinned = pinnedAddress(etcd) === victim.endpoint;
         const acked = new Set<number>();
         const unknown = new Set<number>();
         const readErrors: unknown[] = [];
@@ -105,7 +111,7 @@ describe("failover", () => {
         assert.deepEqual(readErrors.map(String), [], "reads fail over without surfacing errors");
         // Writes that failed for another reason must be the "never sent" kind that got retried, i.e. none here.
         assert.deepEqual(otherWriteErrors.map(String), [], "writes either succeed or report an unknown outcome");
-        if (wasPinned) assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint, "the pin moved off the dead member");
+        if (wasPinned) assert.notEqual(pinnedAddress(etcd), victim.endpoint, "the pin moved off the dead member");
         const state = await etcd.get(p + "w/", { prefix: true });
         const present = new Set(state.kvs.map((kv) => Number(kv.text)));
         for (const n of acked) assert.ok(present.has(n), `acknowledged write ${n} is stored`);
@@ -121,7 +127,7 @@ describe("failover", () => {
   }
 
   test("SIGSTOP of the pinned member: the client moves on within the ping settings, and uses it again after SIGCONT", async () => {
-    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000, requestTimeoutMs: 10000 });
+    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: MIN_PING_INTERVAL_MS, keepAliveTimeoutMs: 1000, requestTimeoutMs: 15000 });
     const p = uniquePrefix("stop");
     try {
       await etcd.put(p + "k", "v");
@@ -132,17 +138,17 @@ describe("failover", () => {
         const r = await etcd.get(p + "k");
         assert.equal(r.text, "v");
         const took = Date.now() - t0;
-        assert.ok(took <= 5000 + 1000 + 1500, `read after SIGSTOP took ${took} ms`);
+        assert.ok(took <= MIN_PING_INTERVAL_MS + 1000 + 1500, `read after SIGSTOP took ${took} ms`);
         assert.notEqual(
-          etcd.pool.pinned.endpoint.address,
+          pinnedAddress(etcd),
           victim.endpoint,
           `read served by member ${r.header?.memberId.toString(16)} after ${took} ms; victim ${victim.name} pid ${victim.pid}`,
         );
       } finally {
         await victim.resume();
       }
-      const stoppedSlot = etcd.pool.slots.find((s) => s.endpoint.address === victim.endpoint)!;
-      assert.ok(stoppedSlot.failures > 0, "the stopped member was marked failed");
+      const stopped = etcd.info().find((i) => i.url.endsWith(victim.endpoint))!;
+      assert.ok(stopped.failures > 0, "the stopped member was marked failed");
       // After SIGCONT it rejoins: once its backoff ends, a status call through it succeeds.
       await waitFor("the member to rejoin", async () => {
         const st = await etcd.status({ timeoutMs: 1000 });
@@ -155,7 +161,7 @@ describe("failover", () => {
   });
 
   test("SIGSTOP with per-call deadlines shorter than the ping interval: pings still go out and the client moves on", async () => {
-    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000 });
+    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: MIN_PING_INTERVAL_MS, keepAliveTimeoutMs: 1000 });
     const p = uniquePrefix("stop-short");
     try {
       await etcd.put(p + "k", "v");
@@ -165,7 +171,7 @@ describe("failover", () => {
       let value: string | undefined;
       let failures = 0;
       try {
-        // Each read gives up after 1.5 s, well under the 5 s ping interval; bounded to 20 s overall.
+        // Each read gives up after 1.5 s, well under the ping interval; bounded to 20 s overall.
         while (value === undefined && Date.now() - t0 < 20_000) {
           try {
             value = (await etcd.get(p + "k", { timeoutMs: 1500 })).text;
@@ -178,7 +184,7 @@ describe("failover", () => {
       }
       const took = Date.now() - t0;
       assert.equal(value, "v", `no read succeeded within 20 s (${failures} timed out)`);
-      assert.ok(took <= 5000 + 1000 + 1500 + 1000, `recovered after ${took} ms`);
+      assert.ok(took <= MIN_PING_INTERVAL_MS + 1000 + 1500 + 1000, `recovered after ${took} ms`);
     } finally {
       etcd.close();
       await cluster.heal();
@@ -340,7 +346,7 @@ describe("failover", () => {
   test("status() and info() describe every member; autoSync follows the member list", async () => {
     const etcd = client(cluster.endpoints[0]!, { autoSyncIntervalMs: 200 });
     try {
-      await waitFor("auto-sync", () => etcd.pool.slots.length === 3, 5000);
+      await waitFor("auto-sync", () => etcd.info().length === 3, 5000);
       const st = await etcd.status();
       assert.equal(st.length, 3);
       assert.equal(st.filter((i) => i.isLeader).length, 1);
