@@ -96,7 +96,7 @@ export interface FakeServer {
   readonly accepted: number;
   /** TCP connections open now. */
   readonly openSockets: number;
-  /** Sends GOAWAY on every session (streams already open may finish). */
+  /** Sends GOAWAY on every session; streams up to the last one received may finish. */
   goaway(code?: number): void;
   /** Resolves once no TCP connection is open (or rejects after `timeoutMs`). */
   waitNoSockets(timeoutMs?: number): Promise<void>;
@@ -153,7 +153,8 @@ export function startFakeServer(options: FakeServerOptions = {}): Promise<FakeSe
           return sockets.size;
         },
         goaway(code = http2.constants.NGHTTP2_NO_ERROR) {
-          for (const s of sessions) s.goaway(code);
+          const last = Math.max(0, ...calls.map((c) => c.stream.id ?? 0));
+          for (const s of sessions) s.goaway(code, last);
         },
         async waitNoSockets(timeoutMs = 5000) {
           const end = Date.now() + timeoutMs;

@@ -48,12 +48,20 @@ export class ReplayableInput<T> {
         if (!recorded) return result;
       }
     };
+    // An attempt that ends before it was accepted leaves the input for the next attempt.
+    const end = (): void => {
+      if (id === this.current && !this.recording) this.close();
+    };
     const iterator: AsyncIterator<T> = {
       next,
       return: async (): Promise<IteratorResult<T>> => {
-        // An attempt that ends before it was accepted leaves the input for the next attempt.
-        if (id === this.current && !this.recording) this.close();
+        end();
         return DONE;
+      },
+      // A transport that failed to write ends the attempt this way (connect-node does).
+      throw: async (e?: unknown): Promise<IteratorResult<T>> => {
+        end();
+        throw e;
       },
     };
     return { [Symbol.asyncIterator]: () => iterator };
@@ -62,7 +70,6 @@ export class ReplayableInput<T> {
   /** A server accepted the stream of the latest attempt: stop keeping messages for replay. */
   accepted(): void {
     this.recording = false;
-    if (this.buffered.length === 0) this.buffered = [];
   }
 
   /** No attempt will read any more: ends the caller's iterator (its `return()`). Idempotent. */

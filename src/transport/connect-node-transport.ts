@@ -6,6 +6,13 @@
  * may have reached the server). connect-node reports a killed peer as
  * `Canceled` and a reset stream as `Internal`, which must not read as the
  * caller's cancel or a server bug.
+ *
+ * A known difference from the built-in transport: connect-node counts a
+ * connection ready once TCP (and TLS) is up, before the server's HTTP/2
+ * SETTINGS arrive, and writes a call's request at once. A call whose deadline
+ * or signal fires while the handshake is still pending ends at that moment,
+ * but its request may still reach the server when the handshake completes;
+ * such a call is therefore never counted as "never sent".
  * @module
  */
 import { connect as netConnect, type Socket } from "node:net";
