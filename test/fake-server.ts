@@ -50,22 +50,37 @@ export class FakeCall {
     }
   }
 
-  /** Answers with one message and status OK. */
-  reply<O extends DescMessage>(schema: O, message: MessageInitShape<O>): void {
-    if (this.stream.closed) return;
+  private trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+
+  /** Sends the response headers once; trailers go out when the response ends. */
+  private respondOnce(): void {
+    if (this.stream.headersSent) return;
     this.stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
-    this.stream.once("wantTrailers", () => this.stream.sendTrailers({ "grpc-status": "0" }));
-    this.stream.end(encodeFrame(toBinary(schema, create(schema, message))));
+    this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
+  }
+
+  /** Answers with one message, and (unless `keepOpen`) ends the response with status OK. */
+  reply<O extends DescMessage>(schema: O, message: MessageInitShape<O>, keepOpen = false): void {
+    if (this.stream.closed) return;
+    this.respondOnce();
+    const frame = encodeFrame(toBinary(schema, create(schema, message)));
+    if (keepOpen) this.stream.write(frame);
+    else this.stream.end(frame);
   }
 
   /** Sends response headers only (a stream the server accepted), keeping it open. */
   accept(): void {
-    if (!this.stream.headersSent) this.stream.respond({ ":status": 200, "content-type": "application/grpc+proto" });
+    this.respondOnce();
   }
 
-  /** Answers with a gRPC error status (trailers-only). */
+  /** Answers with a gRPC error status (trailers-only, or trailers after an accepted stream). */
   fail(code: number, message: string): void {
     if (this.stream.closed) return;
+    if (this.stream.headersSent) {
+      this.trailers = { "grpc-status": String(code), "grpc-message": encodeURIComponent(message) };
+      this.stream.end();
+      return;
+    }
     this.stream.respond({ ":status": 200, "content-type": "application/grpc+proto", "grpc-status": String(code), "grpc-message": encodeURIComponent(message) }, { endStream: true });
   }
 

@@ -258,6 +258,10 @@ class Http2Transport implements Transport {
         queue.push(decodeMessage(method.output, m));
       }, this.maxReceive);
       stream.once("response", begin);
+      // The server ended the call (trailers): the call is over even if our request side is still open.
+      stream.once("end", () => {
+        if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
       stream.on("data", (chunk: Buffer) => {
         try {
           decoder.push(chunk);
