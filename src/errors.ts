@@ -122,10 +122,23 @@ export class EndpointUnavailableError extends EtcdError {
     cause?: unknown,
     timeoutMs?: number,
   ) {
-    const detail = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : "";
+    const detail = causeDetail(cause);
     const within = timeoutMs !== undefined ? ` (${timeoutMs} ms)` : "";
     super(`${address}: ${REASON_TEXT[reason]}${within}${detail ? `: ${detail}` : ""}`, Code.Unavailable, { endpoint: address, cause });
   }
+}
+
+/**
+ * What a cause adds to an endpoint failure's message. A Node system error
+ * ("connect ECONNREFUSED 127.0.0.1:2379") only restates the endpoint: its code
+ * is enough.
+ */
+function causeDetail(cause: unknown): string {
+  if (typeof cause === "string") return cause;
+  if (!(cause instanceof Error)) return "";
+  const sys = cause as Error & { code?: unknown; syscall?: unknown };
+  if (typeof sys.code === "string" && typeof sys.syscall === "string") return sys.code;
+  return cause.message;
 }
 
 /** Every endpoint failed; `errors` holds each endpoint's last failure, one per endpoint. */

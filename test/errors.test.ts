@@ -168,10 +168,10 @@ test("client-side errors say what happened, with numbers, and name each endpoint
   const dial = new EndpointUnavailableError("127.0.0.1:2379", "dial-timeout", undefined, 500);
   assert.match(dial.message, /^\[unavailable\] 127\.0\.0\.1:2379: no HTTP\/2 handshake within the dial timeout \(500 ms\)$/);
   assert.equal(dial.reason, "dial-timeout");
-  const refused = new EndpointUnavailableError("127.0.0.1:1", "refused", Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }));
+  const refused = new EndpointUnavailableError("127.0.0.1:1", "refused", Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED", syscall: "connect" }));
   // The same endpoint twice keeps its latest failure only, in the order they last failed; no address is repeated.
   const none = new NoEndpointAvailableError([new EndpointUnavailableError("127.0.0.1:1", "dial-timeout"), dial, refused]);
-  assert.equal(none.rawMessage, "no endpoint available: 127.0.0.1:2379: no HTTP/2 handshake within the dial timeout (500 ms); 127.0.0.1:1: connection refused: connect ECONNREFUSED 127.0.0.1:1");
+  assert.equal(none.rawMessage, "no endpoint available: 127.0.0.1:2379: no HTTP/2 handshake within the dial timeout (500 ms); 127.0.0.1:1: connection refused: ECONNREFUSED");
   assert.deepEqual(none.errors, [dial, refused]);
   const unknown = new OutcomeUnknownError("etcdserverpb.KV/Put", dial);
   assert.match(unknown.message, /outcome of etcdserverpb\.KV\/Put is unknown/);

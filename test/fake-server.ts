@@ -95,6 +95,8 @@ export interface FakeServerOptions {
   handshakeDelayMs?: number;
   /** Accept TCP and never say anything (a blackholed member). */
   silent?: boolean;
+  /** Port to listen on (default: any free one). */
+  port?: number;
   /** Called for every call; the default answers nothing (the call hangs until the client gives up). */
   onCall?: (call: FakeCall, server: FakeServer) => void | Promise<void>;
 }
@@ -153,7 +155,7 @@ export function startFakeServer(options: FakeServerOptions = {}): Promise<FakeSe
   });
   return new Promise((resolve, reject) => {
     tcp.once("error", reject);
-    tcp.listen(0, "127.0.0.1", () => {
+    tcp.listen(options.port ?? 0, "127.0.0.1", () => {
       const addr = tcp.address();
       if (typeof addr !== "object" || addr === null) return reject(new Error("no address"));
       server = {

@@ -6,6 +6,7 @@
  * typed {@link EtcdError}, and retries where that is safe (see `retry.ts`).
  * @module
  */
+import { setMaxListeners } from "node:events";
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { ContextValues, StreamResponse, Transport, UnaryResponse } from "@connectrpc/connect";
 import { requireLeaderKey, retryWritesKey } from "../call-options.js";
@@ -67,7 +68,10 @@ export class ClusterTransport implements Transport {
   constructor(
     readonly pool: EndpointPool,
     private readonly options: ClusterTransportOptions,
-  ) {}
+  ) {
+    // Every call waiting (for a token, a backoff) listens for the close: any number of them is normal.
+    setMaxListeners(0, this.closing.signal);
+  }
 
   /** True once {@link ClusterTransport.close} was called. */
   get closed(): boolean {
