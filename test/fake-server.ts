@@ -95,6 +95,8 @@ export interface FakeServerOptions {
   handshakeDelayMs?: number;
   /** Accept TCP and never say anything (a blackholed member). */
   silent?: boolean;
+  /** Serve TLS with this key and certificate (ALPN h2). */
+  tls?: { key: Buffer; cert: Buffer };
   /** Port to listen on (default: any free one). */
   port?: number;
   /** Called for every call; the default answers nothing (the call hangs until the client gives up). */
@@ -122,18 +124,18 @@ export interface FakeServer {
 
 /** Starts a fake gRPC server on 127.0.0.1. */
 export function startFakeServer(options: FakeServerOptions = {}): Promise<FakeServer> {
-  const h2 = http2.createServer();
+  const h2: http2.Http2Server | http2.Http2SecureServer = options.tls ? http2.createSecureServer({ key: options.tls.key, cert: options.tls.cert }) : http2.createServer();
   const sockets = new Set<Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const calls: FakeCall[] = [];
   let accepted = 0;
   let server!: FakeServer;
-  h2.on("session", (s) => {
+  h2.on("session", (s: http2.ServerHttp2Session) => {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
     s.on("error", () => undefined);
   });
-  h2.on("stream", (stream, headers) => {
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     const call = new FakeCall(String(headers[":path"]), headers, stream);
     calls.push(call);
     void Promise.resolve(options.onCall?.(call, server)).catch(() => call.reset());

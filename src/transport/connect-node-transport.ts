@@ -20,7 +20,7 @@ import { connect as tlsConnect } from "node:tls";
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
-import { closeSocket, dialFailureReason, type TlsOptions } from "./dial.js";
+import { dialFailureReason, type TlsOptions } from "./dial.js";
 import type { Endpoint } from "../cluster/endpoint.js";
 import { CallBudget, MAX_TIMER_MS, startTimer, stopTimer, type Timer } from "../deadline.js";
 import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
@@ -81,6 +81,30 @@ function markCallFailure(e: unknown, signal: AbortSignal | undefined, endpoint: 
   return e;
 }
 
+/**
+ * Resolves when `socket` has closed. connect-node destroys its sessions and
+ * their sockets on abort, with one exception: a session that failed its TLS
+ * handshake late (a TLS 1.3 server refusing our certificate) can be left
+ * with its socket half open, and destroying that socket from outside makes
+ * the session emit an error nobody listens to any more (an uncaught
+ * exception). Such a socket is unref'd after a second, so it cannot keep the
+ * process alive, and left for the server to close.
+ */
+function closedOrReleased(socket: Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      socket.unref();
+      resolve();
+    }, 1000);
+    t.unref();
+    socket.once("close", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 /** A transport that owns its connection and can be closed. */
 export interface ClosableTransport extends Transport {
   /** Closes the connection; calls in flight fail. Resolves once every socket is closed. */
@@ -107,6 +131,8 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       : netConnect({ host: endpoint.host, port: endpoint.port });
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    // The session reports socket errors; a late TLS alert after it let go of the socket must not crash the process.
+    socket.on("error", () => undefined);
     return socket;
   };
   const pings =
@@ -163,9 +189,11 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
   ): Promise<{ value: T; release: () => void }> {
     const none = (): void => undefined;
     if (closing !== undefined) throw markUnsent(new EndpointUnavailableError(endpoint.address, "closed"));
+    // connect writes grpc-timeout as `${timeoutMs}m`: it must be a whole number of milliseconds.
+    const whole = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.max(1, Math.ceil(ms)));
     const connecting = ready();
     if (connecting === undefined && (timeoutMs === undefined || timeoutMs < MAX_TIMER_MS)) {
-      return { value: await call(signal, timeoutMs), release: none };
+      return { value: await call(signal, whole(timeoutMs)), release: none };
     }
     const budget = new CallBudget(timeoutMs ?? Infinity, signal);
     if (connecting !== undefined) {
@@ -176,7 +204,7 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       }
     }
     const left = budget.transportTimeout();
-    if (left === undefined || left < MAX_TIMER_MS) return { value: await call(signal, left), release: none };
+    if (left === undefined || left < MAX_TIMER_MS) return { value: await call(signal, whole(left)), release: none };
     const linked = budget.linkedSignal();
     try {
       return { value: await call(linked.signal, undefined), release: linked.dispose };
@@ -190,7 +218,8 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
     close(): Promise<void> {
       if (closing === undefined) {
         sessionManager.abort(new ConnectError("the client closed the connection", Code.Canceled));
-        closing = Promise.all([...sockets].map(closeSocket)).then(() => undefined);
+        // The sessions destroy their sockets (see closedOrReleased for the one exception).
+        closing = Promise.all([...sockets].map(closedOrReleased)).then(() => undefined);
       }
       return closing;
     },
