@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
 import { MIN_PING_INTERVAL_MS } from "../src/transport/keep-alive.js";
-import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
+import { DeadlineExceededError, EndpointUnavailableError, Etcd, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
 
 let cluster: EtcdCluster;
 
@@ -222,8 +222,12 @@ describe("failover", () => {
     try {
       const t0 = Date.now();
       await assert.rejects(etcd.get("k", { timeoutMs: 1500 }), (e: unknown) => {
-        assert.ok(e instanceof EtcdError, String(e));
-        assert.ok(e instanceof NoEndpointAvailableError || e instanceof DeadlineExceededError || e.name === "EndpointUnavailableError", e.name);
+        // A silent member is not a definitive failure: the call keeps trying until its deadline.
+        assert.ok(e instanceof DeadlineExceededError, String(e));
+        // (connect-node counts the connection up at TCP accept, so its one attempt simply runs out of time.)
+        if (transportUnderTest === "http2") {
+          assert.ok(e.attempts.length > 0 && e.attempts.every((a) => a instanceof EndpointUnavailableError && a.reason === "dial-timeout"), e.message);
+        }
         assert.match(e.message, new RegExp(proxy.endpoint.replace(/\./g, "\\.")));
         return true;
       });
@@ -265,8 +269,10 @@ describe("failover", () => {
     try {
       await etcd.put(p + "k", "v");
       await Promise.all(cluster.members.map((m) => m.kill()));
+      // Killed members refuse connections: the call fails at once, naming each of them.
       await assert.rejects(etcd.get(p + "k", { timeoutMs: 1500 }), (e: unknown) => {
-        assert.ok(e instanceof NoEndpointAvailableError || e instanceof DeadlineExceededError, String(e));
+        assert.ok(e instanceof NoEndpointAvailableError, String(e));
+        assert.equal(e.errors.length, 3, e.message);
         return true;
       });
       await Promise.all(cluster.members.map((m) => m.restart()));
@@ -302,17 +308,18 @@ describe("failover", () => {
       // Without requireLeader a serializable read is served from the member's own, possibly stale, state.
       assert.equal((await etcd.get(p + "k", { serializable: true })).text, "v");
       // With it, per call, the member refuses.
-      await assert.rejects(etcd.get(p + "k", { serializable: true, requireLeader: true, timeoutMs: 1500 }), (e: unknown) => {
+      const refusedForNoLeader = (e: unknown): boolean => {
         const errors = e instanceof DeadlineExceededError ? e.attempts : e instanceof NoEndpointAvailableError ? e.errors : [e];
         assert.ok(errors.some((x) => x instanceof NoLeaderError), String(e));
         return true;
-      });
+      };
+      await assert.rejects(etcd.get(p + "k", { serializable: true, requireLeader: true, timeoutMs: 1500 }), refusedForNoLeader);
       // And per client.
       const strict = client(survivor!.endpoint, { requireLeader: true, requestTimeoutMs: 1500 });
       try {
-        await assert.rejects(strict.get(p + "k", { serializable: true }));
+        await assert.rejects(strict.get(p + "k", { serializable: true }), refusedForNoLeader);
       } finally {
-        strict.close();
+        await strict.close();
       }
     } finally {
       etcd.close();
