@@ -7,9 +7,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ClientHttp2Session } from "node:http2";
 import { Worker } from "node:worker_threads";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
+import { startEtcd, startProxy, type EtcdMember } from "./harness/index.js";
+import { startFakeServer } from "./fake-server.js";
+import { MIN_PING_INTERVAL_MS } from "../src/transport/keep-alive.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
-import type { Etcd, EtcdError } from "../src/index.js";
+import { OutcomeUnknownError, type Etcd, type EtcdError } from "../src/index.js";
 
 let member: EtcdMember;
 before(async () => {
@@ -94,6 +96,33 @@ describe("keep-alive", () => {
       w.stop();
     } finally {
       await etcd.close();
+    }
+  });
+
+  test("a member that hangs while its session drains after GOAWAY is found within a ping cycle", { skip: transportUnderTest === "connect-node" ? "the built-in transport's keep-alive" : false }, async () => {
+    const server = await startFakeServer();
+    const proxy = await startProxy("127.0.0.1", server.port);
+    const etcd = client(proxy.endpoint, { keepAliveTimeoutMs: 1000 });
+    try {
+      const t0 = Date.now();
+      // A write: it is not retried elsewhere, so its end shows when the draining session was given up.
+      const held = etcd.put("k", "v", { timeoutMs: 60_000 }).then(
+        () => "answered",
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      // The member starts a graceful shutdown (the call may finish), then hangs.
+      server.goaway();
+      await new Promise((r) => setTimeout(r, 100));
+      proxy.blackhole();
+      const outcome = await held;
+      const took = Date.now() - t0;
+      assert.ok(outcome instanceof OutcomeUnknownError, String(outcome));
+      assert.ok(took < MIN_PING_INTERVAL_MS + 1000 + 2000, `the hung draining session was found after ${took} ms`);
+    } finally {
+      await etcd.close();
+      await proxy.close();
+      await server.close();
     }
   });
 

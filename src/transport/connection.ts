@@ -3,8 +3,9 @@
  * shared by every call and stream to that endpoint, watched with PINGs while
  * streams are open (see `keep-alive.ts`), and replaced after it fails or the
  * server sends GOAWAY. A session draining after GOAWAY keeps its open
- * streams, and its pings, until they end; {@link Connection.close} ends it
- * too.
+ * streams until they end, for at most one ping cycle (node:http2 cannot ping
+ * a closing session, so a member hanging while draining is found this way);
+ * {@link Connection.close} ends it at once.
  * @module
  */
 import * as http2 from "node:http2";
@@ -236,8 +237,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         }
         resolve(session);
       });
+      let draining = false;
       session.on("goaway", (code) => {
-        // Streams already open finish (and keep being pinged); new calls dial a fresh session.
+        // Streams already open finish; new calls dial a fresh session.
         if (this.session === session) {
           this.session = undefined;
           if (code !== http2.constants.NGHTTP2_NO_ERROR) {
@@ -246,6 +248,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
           this.setState("idle", this.lastError);
         }
         if (!session.closed) session.close();
+        if (draining) return;
+        draining = true;
+        // node:http2 cancels PINGs on a closing session, so a member that hangs while draining cannot
+        // be found by pings: the drain gets what a ping cycle would take, then the session is ended.
+        keepAlive.stop();
+        if (options.keepAliveIntervalMs > 0 && !session.destroyed) {
+          const drainMs = keepAlive.intervalMs + options.keepAliveTimeoutMs;
+          const t = startTimer(drainMs, () => this.fail(session, new EndpointUnavailableError(endpoint.address, "goaway", `still draining after ${drainMs} ms`)), true);
+          session.once("close", () => stopTimer(t));
+        }
       });
       session.on("close", () => {
         keepAlive.stop();
