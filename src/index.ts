@@ -18,6 +18,7 @@ export type { PaginateOptions } from "./kv/paginate.js";
 export { prefixEnd, type RangeSelector } from "./kv/key-range.js";
 export { parseEndpoint, type Endpoint } from "./cluster/endpoint.js";
 export { Connection, type TlsOptions, type ConnectionState, type ConnectionOptions, type ConnectionEvents } from "./transport/connection.js";
+export type { LookupFunction, ResolvedAddress } from "./transport/dial.js";
 export type { BackoffOptions } from "./cluster/endpoint-pool.js";
 export { createHttp2Transport, type Http2TransportOptions } from "./transport/http2-transport.js";
 export * from "./errors.js";

@@ -137,8 +137,6 @@ export class ClusterTransport implements Transport {
     only: EndpointSlot | undefined,
   ): Promise<UnaryResponse<I, O>> {
     const needsToken = this.tokens !== undefined && !this.tokens.exempt(method);
-    const write = !isRepeatable(method, input);
-    const mayRetry = !write || (contextValues?.get(retryWritesKey) ?? this.options.retryWrites);
     // Each endpoint's latest failure in this call.
     const tried = new Map<EndpointSlot, EtcdError>();
     // An earlier attempt of this write may have been applied.
@@ -147,7 +145,7 @@ export class ClusterTransport implements Transport {
     let token: string | undefined;
     let slot = only ?? this.pool.pick();
     for (let attempt = 1; ; attempt++) {
-      const stop = budget.stopReason([...tried.values()], slot.endpoint.address);
+      const stop = budget.stopReason(tried.size > 0 ? [...tried.values()] : undefined, slot.endpoint.address);
       if (stop !== undefined) throw mayBeApplied && isDeadline(stop) ? new OutcomeUnknownError(methodName(method), stop) : stop;
       if (needsToken) {
         const t = this.tokens!.token(budget.signal);
@@ -164,6 +162,8 @@ export class ClusterTransport implements Transport {
       if (this.closed) throw new ClientClosedError();
       if (budget.signal?.aborted) throw abortedError(budget.signal);
       const err = toEtcdError(failure, slot.endpoint.address);
+      // Decided only on failure: the success path stays free of it.
+      const write = !isRepeatable(method, input);
       // The request may have reached a member that applied it, or may still apply it.
       const unknown = write && !isUnsent(failure) && (isConnectionLost(failure) || mayHaveBeenApplied(err) || isDeadline(err));
       if (isDeadline(err)) {
@@ -179,6 +179,7 @@ export class ClusterTransport implements Transport {
       }
       const cls = classifyFailure(failure);
       if (cls.endpointFailed) this.pool.failed(slot, err);
+      const mayRetry = !write || (contextValues?.get(retryWritesKey) ?? this.options.retryWrites);
       if (!(cls.safeToResend || (mayRetry && cls.retryableIfRepeatable)) || only !== undefined) {
         throw unknown ? new OutcomeUnknownError(methodName(method), err) : err;
       }
