@@ -32,6 +32,8 @@ interface Subject {
   /** The same range, turned into a key → value map of strings (what most callers do next). */
   rangeStrings(prefix: string): Promise<number>;
   txn(key: string, value: string): Promise<unknown>;
+  /** Walks every key under `prefix` in pages of `pageSize` (key order, one request per page); resolves with the count. */
+  page(prefix: string, pageSize: number): Promise<number>;
   close(): void;
 }
 
@@ -56,6 +58,9 @@ const only = arg("--only");
 
 const VALUE = "x".repeat(256);
 const KEYS = 1000;
+/** Keys of the paging workload, under "g/", with short values. */
+const PAGED_KEYS = 100_000;
+const PAGE = 1000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -73,7 +78,12 @@ function ours(endpoint: string, transport: "http2" | "connect-node"): Subject {
         return Object.keys(out).length;
       }),
     txn: (k, v) => etcd.txn().if(Compare.version(k, ">", 0)).then(Op.put(k, v)).else(Op.get(k)).commit(),
-    close: () => etcd.close(),
+    page: async (p, size) => {
+      let n = 0;
+      for await (const kv of etcd.paginate(p, { prefix: true, pageSize: size })) if (kv.key.length > 0) n++;
+      return n;
+    },
+    close: () => void etcd.close(),
   };
 }
 
@@ -86,6 +96,23 @@ function etcd3(endpoint: string): Subject {
     range: (p) => c.getAll().prefix(p).exec().then((r) => r.kvs.length),
     rangeStrings: (p) => c.getAll().prefix(p).strings().then((r) => Object.keys(r).length),
     txn: (k, v) => c.if(k, "Version", ">", 0).then(c.put(k).value(v)).else(c.get(k)).commit(),
+    // etcd3 has no paging helper: the same walk by hand, from just after the last key, at the first page's revision.
+    page: async (p, size) => {
+      const end = Buffer.from(p);
+      end[end.length - 1]!++;
+      let start = Buffer.from(p);
+      let n = 0;
+      let revision: string | undefined;
+      for (;;) {
+        let q = c.getAll().inRange({ start, end }).limit(size);
+        if (revision !== undefined) q = q.revision(revision);
+        const r = await q.exec();
+        revision ??= r.header.revision;
+        n += r.kvs.length;
+        if (!r.more || r.kvs.length === 0) return n;
+        start = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
+      }
+    },
     close: () => c.close(),
   };
 }
@@ -118,6 +145,22 @@ function bare(endpoint: string): Subject {
         success: [{ request: { case: "requestPut", value: { key: enc.encode(k), value: enc.encode(v) } } }],
         failure: [{ request: { case: "requestRange", value: { key: enc.encode(k) } } }],
       }),
+    page: async (p, size) => {
+      const end = enc.encode(p);
+      end[end.length - 1]!++;
+      let key = enc.encode(p);
+      let revision = 0n;
+      let n = 0;
+      for (;;) {
+        const r = await c.call("/etcdserverpb.KV/Range", RangeRequestSchema, RangeResponseSchema, { key, rangeEnd: end, limit: BigInt(size), revision });
+        if (revision === 0n) revision = r.header?.revision ?? 0n;
+        n += r.kvs.length;
+        const last = r.kvs[r.kvs.length - 1];
+        if (!r.more || last === undefined) return n;
+        key = new Uint8Array(last.key.length + 1);
+        key.set(last.key);
+      }
+    },
     close: () => c.close(),
   };
 }
@@ -133,6 +176,15 @@ const allWorkloads: Workload[] = [
   { name: "range 1000 keys", ops: Math.round(150 * scale), concurrency: 1, run: (s) => s.range("p") },
   { name: "range 1000 keys to strings", ops: Math.round(150 * scale), concurrency: 1, run: (s) => s.rangeStrings("p") },
   { name: "txn x10", ops: Math.round(3000 * scale), concurrency: 10, run: (s, i) => s.txn(`p${i % KEYS}`, VALUE) },
+  {
+    name: "paginate 100,000 keys (pages of 1000)",
+    ops: quick ? 1 : 2,
+    concurrency: 1,
+    run: async (s) => {
+      const n = await s.page("g/", PAGE);
+      if (n !== PAGED_KEYS) throw new Error(`${s.name} paged ${n} keys, want ${PAGED_KEYS}`);
+    },
+  },
 ];
 const workloads = allWorkloads.filter((w) => only === undefined || w.name.includes(only));
 
@@ -171,7 +223,17 @@ async function main(): Promise<void> {
     for (let i = 0; i < KEYS; i += 100) {
       await seed.txn().then(...Array.from({ length: 100 }, (_, j) => Op.put(`p${i + j}`, VALUE))).commit();
     }
-    seed.close();
+    if (workloads.some((w) => w.name.startsWith("paginate"))) {
+      // 100,000 keys with 32-byte values, written 100 per transaction, 10 transactions at a time.
+      const value = "v".repeat(32);
+      const batches = Array.from({ length: PAGED_KEYS / 100 }, (_, b) => b);
+      for (let i = 0; i < batches.length; i += 10) {
+        await Promise.all(
+          batches.slice(i, i + 10).map((b) => seed.txn().then(...Array.from({ length: 100 }, (_, j) => Op.put(`g/${String(b * 100 + j).padStart(6, "0")}`, value))).commit()),
+        );
+      }
+    }
+    await seed.close();
     const results: Record<string, Record<string, { opsPerSec: number; cpuUsPerOp: number }>> = {};
     for (const w of workloads) {
       const samples = new Map<string, Sample[]>(subjects.map((s) => [s.name, []]));
@@ -207,7 +269,7 @@ function printRow(name: string, r: Record<string, { opsPerSec: number; cpuUsPerO
     );
     console.log("|---|---|---|---|---|---|---|---|---|---|");
   }
-  const f = (x: number): string => x.toFixed(0);
+  const f = (x: number): string => (x < 10 ? x.toFixed(2) : x.toFixed(0));
   console.log(
     `| ${name} | ${f(us.opsPerSec)} | ${f(them.opsPerSec)} | ${f(floor.opsPerSec)} | ${f(us.cpuUsPerOp)} | ${f(them.cpuUsPerOp)} | ${f(floor.cpuUsPerOp)} | ${(us.opsPerSec / them.opsPerSec).toFixed(2)}x | ${(us.cpuUsPerOp / them.cpuUsPerOp).toFixed(2)}x | ${(us.cpuUsPerOp / floor.cpuUsPerOp).toFixed(2)}x |`,
   );

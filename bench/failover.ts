@@ -24,6 +24,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { MIN_PING_INTERVAL_MS } from "../src/transport/keep-alive.js";
 import { Etcd3 } from "etcd3";
 import { Etcd } from "../src/index.js";
 import { startCluster, type EtcdCluster, type EtcdMember } from "../test/harness/index.js";
@@ -76,7 +77,7 @@ const trials = Math.max(1, Math.floor(num("--trials", 7)));
 const readTimeoutMs = num("--read-timeout", 10_000);
 const capMs = num("--cap", 30_000);
 const tailMs = num("--tail", 3000);
-const keepAliveIntervalMs = num("--keepalive-interval", 5000);
+const keepAliveIntervalMs = num("--keepalive-interval", 10000);
 const keepAliveTimeoutMs = num("--keepalive-timeout", 1000);
 const victimRole = arg("--victim") ?? "follower";
 const only = arg("--only");
@@ -95,8 +96,6 @@ const WARM_MAX_MS = 10_000;
 const MAX_READS = 2_000_000;
 /** A read still pending this long after its own deadline counts as failed, so a client bug cannot hang the run. */
 const GUARD_MS = 2000;
-/** etcd ignores pings closer than this; the client raises shorter intervals to it. */
-const MIN_PING_INTERVAL_MS = 5000;
 
 const ours: Subject = {
   name: "this client",
@@ -104,8 +103,8 @@ const ours: Subject = {
     const etcd = new Etcd({ endpoints, keepAliveIntervalMs, keepAliveTimeoutMs });
     return {
       read: async () => String((await etcd.get(KEY, { timeoutMs: readTimeoutMs })).header?.memberId),
-      pinned: () => etcd.pool.pinned.endpoint.address,
-      close: () => etcd.close(),
+      pinned: () => etcd.info().find((i) => i.pinned)?.url.replace(/^https?:\/\//, ""),
+      close: () => void etcd.close(),
     };
   },
 };

@@ -62,6 +62,6 @@ try {
   // What the client knows about each endpoint.
   console.log("\n" + formatEndpointTable(await etcd.status()));
 } finally {
-  etcd.close();
+  await etcd.close();
   await member.stop();
 }

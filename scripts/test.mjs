@@ -1,8 +1,10 @@
 // Compiles the project and runs the node:test suite once per configuration:
 // etcd 3.4 and 3.5 with the built-in transport, and etcd 3.4 with connect-node's
 // stock transport, so each transport checks the other. ETCD_BIN (and
-// ETCD_TRANSPORT) pin a single configuration. Prints "N passed, N failed" last.
-import { execFileSync, spawnSync } from "node:child_process";
+// ETCD_TRANSPORT) pin a single configuration. Each configuration's output is
+// shown as it runs; the last lines are "N passed, N failed, N skipped" and the
+// name of every skipped test with its reason.
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
@@ -33,25 +35,55 @@ function testFiles(dir) {
     d.isDirectory() ? testFiles(join(dir, d.name)) : d.name.endsWith(".test.js") ? [join(dir, d.name)] : [],
   );
 }
+
+// The spec reporter marks a skipped test "﹣ name (time) # SKIP reason" (or "# reason").
+const SKIPPED_LINE = /^\s*﹣ (.*?) \([\d.]+m?s\)(?: # (?:SKIP )?(.*))?$/;
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+/** Runs one configuration, echoing its output as it comes; resolves with its counts. */
+function run(config, targets) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--test", "--test-reporter=spec", ...targets], {
+      env: { ...process.env, ETCD_BIN: config.bin, ETCD_TRANSPORT: config.transport },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const counts = { pass: undefined, fail: undefined, skip: 0, skipped: [] };
+    let partial = "";
+    const onLine = (raw) => {
+      const line = stripAnsi(raw);
+      const summary = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line);
+      if (summary) counts[summary[1] === "skipped" ? "skip" : summary[1]] = Number(summary[2]);
+      const skip = SKIPPED_LINE.exec(line);
+      if (skip) counts.skipped.push(`${skip[1]}${skip[2] ? ` (${skip[2]})` : ""}`);
+    };
+    child.stdout.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      const lines = (partial + chunk.toString("utf8")).split("\n");
+      partial = lines.pop();
+      for (const l of lines) onLine(l);
+    });
+    child.on("close", (code) => {
+      if (partial) onLine(partial);
+      resolve({ ...counts, code });
+    });
+  });
+}
+
 const targets = only.length > 0 ? only : testFiles("build/test").sort();
 let passed = 0;
 let failed = 0;
+let skips = 0;
+const skipped = [];
 for (const c of configs) {
   console.log(`\n=== ${c.name} ===`);
-  const r = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...targets], {
-    env: { ...process.env, ETCD_BIN: c.bin, ETCD_TRANSPORT: c.transport },
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  process.stdout.write(r.stdout);
-  const p = /^ℹ pass (\d+)/m.exec(r.stdout);
-  const f = /^ℹ fail (\d+)/m.exec(r.stdout);
-  passed += p ? Number(p[1]) : 0;
-  failed += f ? Number(f[1]) : 0;
-  if (!p || r.status !== 0) {
-    if (!f || Number(f[1]) === 0) failed += 1; // a crashed run counts as a failure
-  }
+  const r = await run(c, targets);
+  passed += r.pass ?? 0;
+  failed += r.fail ?? 0;
+  // A run that crashed, or failed without saying which test, counts as a failure.
+  if ((r.pass === undefined || r.code !== 0) && !(r.fail > 0)) failed += 1;
+  skips += r.skip;
+  for (const s of r.skipped) skipped.push(`[${c.name}] ${s}`);
 }
-console.log(`\n${passed} passed, ${failed} failed`);
+console.log(`\n${passed} passed, ${failed} failed, ${skips} skipped`);
+for (const s of skipped) console.log(`  skipped: ${s}`);
 process.exit(failed === 0 ? 0 : 1);

@@ -9,22 +9,22 @@ import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electio
 import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.js";
 import { AuthTokenSource, type AuthCredentials } from "./cluster/auth-token.js";
 import type { Bytes } from "./kv/bytes.js";
-import type { CallOptions } from "./call-options.js";
+import { toConnectOptions, type CallOptions } from "./call-options.js";
 import { ClusterTransport } from "./cluster/cluster-transport.js";
 import { Connection, type ConnectionState, type TlsOptions } from "./transport/connection.js";
 import { createConnectNodeTransport } from "./transport/connect-node-transport.js";
 import { parseEndpoint, type Endpoint } from "./cluster/endpoint.js";
 import { EndpointPool, type BackoffOptions, type EndpointSlot } from "./cluster/endpoint-pool.js";
 import { localInfo, type EndpointInfo } from "./cluster/endpoint-status.js";
-import { ClientClosedError, EtcdError, toEtcdError } from "./errors.js";
+import { DEFAULT_MAX_REQUEST_BYTES, resolveOptions } from "./client-options.js";
+import { ClientClosedError, InvalidOptionError, type EtcdError, toEtcdError } from "./errors.js";
 import { createHttp2Transport } from "./transport/http2-transport.js";
 import type { KeyValue } from "./kv/key-value.js";
 import { KV, type CompactOptions } from "./kv/kv.js";
 import type { DeleteOptions, GetOptions, Op, PutOptions } from "./kv/op.js";
 import type { PaginateOptions } from "./kv/paginate.js";
-import type { DeleteResult, GetResult, OpResult, PutResult } from "./kv/results.js";
+import type { CompactResult, DeleteResult, GetResult, OpResult, PutResult } from "./kv/results.js";
 import type { Txn } from "./kv/txn.js";
-import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { runStm, type Stm, type StmOptions, type StmResult } from "./concurrency/stm.js";
 import { Namespace } from "./namespace/namespace.js";
 import { Auth as AuthApi } from "./admin/auth.js";
@@ -33,26 +33,62 @@ import type { AdminContext } from "./admin/endpoint-target.js";
 import { Maintenance as MaintenanceApi } from "./admin/maintenance.js";
 import { ServerVersions } from "./admin/server-version.js";
 
-/** Options of {@link Etcd}. Only `endpoints` is required. */
+/**
+ * Options of {@link Etcd}. Only `endpoints` is required. Every option is
+ * checked when the client is created: a wrong value throws `InvalidOptionError`.
+ * Durations are milliseconds; where `Infinity` is allowed it means "no limit".
+ */
 export interface EtcdOptions {
   /**
    * Cluster members to talk to: `host:port`, `http://host:port` or `https://host:port`.
    * Bare `host:port` uses TLS when `tls` is set.
    */
   endpoints: string | string[];
-  /** Time allowed to open a connection (TCP, TLS and the HTTP/2 handshake). Default 5000 ms. */
+  /**
+   * Time allowed to open a connection: name lookup, TCP, TLS and the HTTP/2
+   * handshake together. Default 5000 ms. The stages may have their own,
+   * shorter limits (`lookupTimeoutMs`, `connectTimeoutMs`, `tlsTimeoutMs`);
+   * a failure names its stage in `EndpointUnavailableError.reason`.
+   */
   dialTimeoutMs?: number;
-  /** Deadline of every unary call without its own `timeoutMs`, retries included. Default 15000 ms. */
+  /** Most of `dialTimeoutMs` the host name lookup may take (reason `dns-timeout`). Default: no own limit. */
+  lookupTimeoutMs?: number;
+  /** Most of `dialTimeoutMs` the TCP connect may take (reason `connect-timeout`). Default: no own limit. */
+  connectTimeoutMs?: number;
+  /** Most of `dialTimeoutMs` the TLS handshake may take (reason `tls-timeout`). Default: no own limit. */
+  tlsTimeoutMs?: number;
+  /**
+   * Deadline of every call without its own `timeoutMs`, from the moment it is
+   * made (dials, token fetches, backoff and retries included); for a stream,
+   * the deadline of opening it. Default 15000 ms; `Infinity` for none.
+   */
   requestTimeoutMs?: number;
   /**
    * PING interval while calls or streams are open, to find dead or hung
-   * members. etcd refuses pings closer than 5 s. Default 7000 ms; 0 disables.
+   * members. Values under 10000 are raised to 10000: etcd answers pings closer
+   * than 5 s apart with GOAWAY, and we keep a margin like grpc-go's client.
+   * Default 10000 ms; 0 disables.
    */
   keepAliveIntervalMs?: number;
-  /** A PING unanswered for this long marks the connection dead. Default 3000 ms. */
+  /**
+   * A PING unanswered this long after it was sent marks the connection dead
+   * (time the client's own event loop was blocked does not count). Default 3000 ms.
+   */
   keepAliveTimeoutMs?: number;
   /** TLS for `https` endpoints (or all, when endpoints carry no scheme). `true` = Node's default CAs. */
   tls?: TlsOptions | boolean;
+  /**
+   * With `tls` set, endpoints given as `http://...` (or learned as such from the
+   * member list) are refused, so tokens and passwords never travel in the clear.
+   * Set this to allow them anyway. Default false.
+   */
+  allowPlaintext?: boolean;
+  /**
+   * When every endpoint refuses the connection, does not resolve, or fails
+   * TLS, keep retrying until the call's deadline (gRPC's "wait for ready")
+   * instead of failing at once with `NoEndpointAvailableError`. Default false.
+   */
+  waitForReady?: boolean;
   /** Send `hasleader` so members without a leader refuse calls instead of serving them. Default false. */
   requireLeader?: boolean;
   /**
@@ -107,8 +143,7 @@ export interface EtcdEvents {
   error: [error: EtcdError];
 }
 
-/** Default of {@link EtcdOptions.maxRequestBytes}: etcd's own default, 1.5 MiB. */
-export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+export { DEFAULT_MAX_REQUEST_BYTES };
 
 /** Typed connect clients of every etcd service, for calls and fields the wrappers do not cover. */
 export interface RawClients {
@@ -133,7 +168,7 @@ export interface RawClients {
  * ```
  *
  * Connections open on first use. Call {@link Etcd.close} (or use
- * `await using`) when done.
+ * `await using`) when done: the process cannot exit while connections are open.
  */
 export class Etcd implements AsyncDisposable {
   /** The key-value API (also exposed directly on the client). */
@@ -152,37 +187,48 @@ export class Etcd implements AsyncDisposable {
   /** Connection and endpoint events, for logging and metrics. */
   readonly events = new EventEmitter<EtcdEvents>();
 
-  /** @internal */
-  readonly pool: EndpointPool;
+  private readonly pool: EndpointPool;
   private readonly clusterTransport: ClusterTransport;
-  private readonly createSlot: (e: Endpoint) => EndpointSlot;
-  private readonly secureDefault: boolean;
-  private readonly syncTimer: NodeJS.Timeout | undefined;
   /** Connections the admin APIs opened for one call to a member outside the endpoint list. */
   private readonly temporary = new Set<EndpointSlot>();
-  private closed = false;
-  private readonly closing = new AbortController();
+  /** Aborted first thing in close(): long-lived helpers end with it. */
+  private readonly closeController = new AbortController();
+  private readonly createSlot: (e: Endpoint) => EndpointSlot;
+  private readonly parse: (url: string) => Endpoint;
+  private readonly syncTimer: NodeJS.Timeout | undefined;
+  /** Endpoints dropped by a sync, closed a little later (or by close()). */
+  private readonly retired = new Map<EndpointSlot, NodeJS.Timeout>();
+  private readonly closeHooks: Array<() => void | Promise<void>> = [];
+  private closing: Promise<void> | undefined;
 
+  /** @throws InvalidOptionError for any option that is missing, of the wrong type or out of range. */
   constructor(options: EtcdOptions) {
-    const list = typeof options.endpoints === "string" ? [options.endpoints] : options.endpoints;
-    if (!Array.isArray(list) || list.length === 0) throw new TypeError("endpoints: give at least one endpoint");
-    const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
-    this.secureDefault = tls !== undefined;
-    const endpoints = list.map((e) => parseEndpoint(e, this.secureDefault));
+    const o = resolveOptions(options);
+    const tls = o.tls;
+    this.parse = (url) => {
+      const e = parseEndpoint(url, tls !== undefined);
+      if (tls !== undefined && !e.secure && !o.allowPlaintext) {
+        throw new InvalidOptionError(`endpoint "${url}" is plaintext but tls is set: tokens and passwords would travel in the clear (use https, or set allowPlaintext)`);
+      }
+      return e;
+    };
+    const endpoints = o.endpoints.map(this.parse);
     const connOptions = {
-      dialTimeoutMs: options.dialTimeoutMs ?? 5000,
-      keepAliveIntervalMs: options.keepAliveIntervalMs ?? 7000,
-      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 3000,
+      dialTimeoutMs: o.dialTimeoutMs,
+      lookupTimeoutMs: o.lookupTimeoutMs,
+      connectTimeoutMs: o.connectTimeoutMs,
+      tlsTimeoutMs: o.tlsTimeoutMs,
+      keepAliveIntervalMs: o.keepAliveIntervalMs,
+      keepAliveTimeoutMs: o.keepAliveTimeoutMs,
       tls,
     };
-    const maxSend = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-    const stock = options.transport === "connect-node";
+    const maxSend = o.maxRequestBytes;
     this.createSlot = (endpoint) => {
-      if (stock) {
+      if (o.transport === "connect-node") {
         const transport = createConnectNodeTransport(endpoint, {
           ...connOptions,
           interceptors: options.interceptors,
-          maxReceiveMessageBytes: options.maxResponseBytes,
+          maxReceiveMessageBytes: o.maxResponseBytes,
           maxSendMessageBytes: maxSend,
         });
         return slot(endpoint, undefined, transport, () => transport.close());
@@ -191,22 +237,20 @@ export class Etcd implements AsyncDisposable {
       connection.on("state", (state, error) => this.events.emit("connection", endpoint.address, state, error));
       const transport = createHttp2Transport(connection, {
         maxSendMessageBytes: maxSend,
-        ...(options.maxResponseBytes !== undefined ? { maxReceiveMessageBytes: options.maxResponseBytes } : {}),
+        ...(o.maxResponseBytes !== undefined ? { maxReceiveMessageBytes: o.maxResponseBytes } : {}),
         ...(options.interceptors !== undefined ? { interceptors: options.interceptors } : {}),
       });
       return slot(endpoint, connection, transport, () => connection.close());
     };
-    this.pool = new EndpointPool(endpoints.map(this.createSlot), {
-      initialMs: options.backoff?.initialMs ?? 100,
-      maxMs: options.backoff?.maxMs ?? 5000,
-    });
+    this.pool = new EndpointPool(endpoints.map(this.createSlot), o.backoff);
     this.pool.on("pinned", (a) => this.events.emit("pinned", a));
     this.pool.on("failed", (a, e, at) => this.events.emit("endpointFailed", a, e, at));
     this.pool.on("recovered", (a) => this.events.emit("endpointRecovered", a));
     this.clusterTransport = new ClusterTransport(this.pool, {
-      requestTimeoutMs: options.requestTimeoutMs ?? 15000,
-      retryWrites: options.retryWrites === true,
-      requireLeader: options.requireLeader === true,
+      requestTimeoutMs: o.requestTimeoutMs,
+      retryWrites: o.retryWrites,
+      requireLeader: o.requireLeader,
+      waitForReady: o.waitForReady,
     });
     this.transport = this.clusterTransport;
     this.raw = {
@@ -219,8 +263,8 @@ export class Etcd implements AsyncDisposable {
       lock: createClient(Lock, this.clusterTransport),
       election: createClient(Election, this.clusterTransport),
     };
-    this.kv = new KV(this.raw.kv, { maxTxnOps: options.maxTxnOps ?? 128 });
-    const admin: AdminContext = { transport: this.clusterTransport, pool: this.pool, createSlot: this.createSlot, secure: this.secureDefault, temporary: this.temporary, raw: this.raw };
+    this.kv = new KV(this.raw.kv, { maxTxnOps: o.maxTxnOps });
+    const admin: AdminContext = { transport: this.clusterTransport, pool: this.pool, createSlot: this.createSlot, parse: this.parse, temporary: this.temporary, raw: this.raw };
     const versions = new ServerVersions(admin);
     this.auth = new AuthApi(admin, versions);
     this.cluster = new ClusterApi(admin, versions);
@@ -230,12 +274,10 @@ export class Etcd implements AsyncDisposable {
       const auth = this.raw.auth;
       this.clusterTransport.tokens = new AuthTokenSource(async () => (await auth.authenticate({ name: username, password })).token);
     }
-    const every = options.autoSyncIntervalMs ?? 0;
+    const every = o.autoSyncIntervalMs;
     if (every > 0) {
       this.syncTimer = setInterval(() => {
-        this.sync().catch((e: unknown) => {
-          if (!this.closed && this.events.listenerCount("error") > 0) this.events.emit("error", toEtcdError(e));
-        });
+        this.sync().catch((e: unknown) => this.reportBackgroundError(e));
       }, every);
       this.syncTimer.unref();
     }
@@ -267,7 +309,7 @@ export class Etcd implements AsyncDisposable {
   }
 
   /** Discards history before `revision`. See {@link KV.compact}. */
-  compact(revision: bigint, options?: CompactOptions): Promise<CompactionResponse> {
+  compact(revision: number | bigint, options?: CompactOptions): Promise<CompactResult> {
     return this.kv.compact(revision, options);
   }
 
@@ -301,7 +343,7 @@ export class Etcd implements AsyncDisposable {
 
   /** Aborted by {@link Etcd.close}: long-lived helpers (streams, waits) end with it. @internal */
   get closeSignal(): AbortSignal {
-    return this.closing.signal;
+    return this.closeController.signal;
   }
 
   /**
@@ -310,14 +352,35 @@ export class Etcd implements AsyncDisposable {
    * Returns the new list.
    */
   async sync(options?: CallOptions): Promise<string[]> {
-    const res = await this.raw.cluster.memberList({}, { ...(options?.signal ? { signal: options.signal } : {}), ...(options?.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    if (this.closed) throw new ClientClosedError();
+    const res = await this.raw.cluster.memberList({}, toConnectOptions(options));
     const urls = res.members.filter((m) => !m.isLearner && m.name !== "").flatMap((m) => m.clientURLs);
     if (urls.length === 0 || this.closed) return this.pool.slots.map((s) => s.endpoint.origin);
-    const endpoints = urls.map((u) => parseEndpoint(u, this.secureDefault));
+    // With TLS on, plaintext member URLs are skipped (a member may advertise both); none left is an error.
+    const endpoints: Endpoint[] = [];
+    const refused: string[] = [];
+    for (const u of urls) {
+      try {
+        endpoints.push(this.parse(u));
+      } catch (e) {
+        if (!(e instanceof InvalidOptionError)) throw e;
+        refused.push(u);
+      }
+    }
+    if (endpoints.length === 0) {
+      throw new InvalidOptionError(`the member list has only plaintext client URLs (${refused.join(", ")}) but tls is set; set allowPlaintext to use them`);
+    }
     const before = this.pool.slots.map((s) => s.endpoint.origin).join(",");
     const removed = this.pool.replace(endpoints, this.createSlot);
-    // Let calls in flight on removed endpoints finish before their connections close.
-    if (removed.length > 0) setTimeout(() => removed.forEach((s) => s.closeTransport?.()), 30_000).unref();
+    // Let calls in flight on removed endpoints finish before their connections close (close() does it at once).
+    for (const s of removed) {
+      const t = setTimeout(() => {
+        this.retired.delete(s);
+        void s.closeTransport?.();
+      }, 30_000);
+      t.unref();
+      this.retired.set(s, t);
+    }
     const after = this.pool.slots.map((s) => s.endpoint.origin);
     if (after.join(",") !== before) this.events.emit("endpointsChanged", after);
     return after;
@@ -377,23 +440,71 @@ export class Etcd implements AsyncDisposable {
     });
   }
 
-  /** Closes every connection; calls in flight and later calls fail with `ClientClosedError`. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closing.abort(new ClientClosedError());
+  /** True once {@link Etcd.close} was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /**
+   * Closes the client: calls in flight (and waiting for a connection, a token
+   * or a backoff) and open streams end with `ClientClosedError`, as does every
+   * later call; dials in flight are abandoned; every connection closes, those
+   * of endpoints dropped by auto-sync and those draining after GOAWAY
+   * included. The promise resolves once every socket is closed, after which
+   * the client holds no timer or socket: the process can exit. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.closeController.abort(new ClientClosedError());
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
-    this.clusterTransport.close();
-    for (const s of this.pool.slots) s.closeTransport?.();
-    for (const s of this.temporary) s.closeTransport?.();
+    // The layers above (leases, watches) wind down first, while the transport still works.
+    const hooks = this.closeHooks.map((hook) => {
+      try {
+        return Promise.resolve(hook());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    });
+    const closeTransports = (): Promise<void> => {
+      this.clusterTransport.close();
+      const slots = [...this.pool.slots, ...this.retired.keys(), ...this.temporary];
+      for (const t of this.retired.values()) clearTimeout(t);
+      this.retired.clear();
+      return Promise.all(slots.map((s) => s.closeTransport?.())).then(() => undefined);
+    };
+    this.closing =
+      hooks.length === 0
+        ? closeTransports()
+        : Promise.allSettled(hooks).then((results) => {
+            for (const r of results) {
+              if (r.status === "rejected" && this.events.listenerCount("error") > 0) this.events.emit("error", toEtcdError(r.reason));
+            }
+            return closeTransports();
+          });
+    return this.closing;
   }
 
   /** Same as {@link Etcd.close}, for `await using etcd = new Etcd(...)`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Registers work for {@link Etcd.close} to run before the connections close
+   * (the lease and watch layers end their streams here). Hooks start in
+   * registration order and are awaited together; one that fails is reported
+   * on `events` ("error") and does not stop the others.
+   * @internal
+   */
+  addCloseHook(hook: () => void | Promise<void>): void {
+    this.closeHooks.push(hook);
+  }
+
+  private reportBackgroundError(e: unknown): void {
+    if (!this.closed && this.events.listenerCount("error") > 0) this.events.emit("error", toEtcdError(e));
   }
 }
 
-function slot(endpoint: Endpoint, connection: Connection | undefined, transport: Transport, closeTransport: () => void): EndpointSlot {
+function slot(endpoint: Endpoint, connection: Connection | undefined, transport: Transport, closeTransport: () => Promise<void>): EndpointSlot {
   return { endpoint, connection, transport, closeTransport, failures: 0, retryAt: 0, lastError: undefined, lastFailureAt: undefined };
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { carryMarks } from "./transport/failure.js";
 
 /** Common options of every {@link EtcdError}. */
 export interface EtcdErrorOptions {
@@ -68,16 +69,26 @@ export class DeadlineExceededError extends EtcdError {
     readonly attempts: readonly EtcdError[] = [],
     endpoint?: string,
   ) {
-    const last = attempts.length > 0 ? `; earlier attempts: ${attempts.map((a) => `${a.endpoint ?? "?"}: ${a.rawMessage}`).join("; ")}` : "";
+    const last = attempts.length > 0 ? `; earlier attempts: ${attempts.map(describeFailure).join("; ")}` : "";
     super(`deadline of ${timeoutMs} ms exceeded${endpoint !== undefined ? ` (last endpoint ${endpoint})` : ""}${last}`, Code.DeadlineExceeded, { endpoint });
   }
 }
 
-/** Why an endpoint could not be used. */
+/**
+ * Why an endpoint could not be used. The dial reports its stage: name lookup
+ * (`name-not-found`, `dns-timeout`), TCP (`refused`, `unreachable`,
+ * `connect-timeout`), TLS (`tls`, `tls-timeout`) and the HTTP/2 handshake
+ * (`protocol`, `dial-timeout`).
+ */
 export type EndpointFailureReason =
+  | "name-not-found"
+  | "dns-timeout"
   | "refused"
-  | "dial-timeout"
+  | "unreachable"
+  | "connect-timeout"
   | "tls"
+  | "tls-timeout"
+  | "dial-timeout"
   | "protocol"
   | "connection-lost"
   | "ping-timeout"
@@ -86,9 +97,14 @@ export type EndpointFailureReason =
   | "other";
 
 const REASON_TEXT: Record<EndpointFailureReason, string> = {
+  "name-not-found": "host name not found",
+  "dns-timeout": "host name lookup timed out",
   refused: "connection refused",
-  "dial-timeout": "no answer within the dial timeout",
+  unreachable: "host or network unreachable",
+  "connect-timeout": "TCP connection not established within the timeout",
   tls: "TLS handshake failed",
+  "tls-timeout": "TLS handshake not finished within the timeout",
+  "dial-timeout": "no HTTP/2 handshake within the dial timeout",
   protocol: "the endpoint does not speak gRPC over HTTP/2 as expected",
   "connection-lost": "connection lost",
   "ping-timeout": "keep-alive ping unanswered",
@@ -106,21 +122,49 @@ export class EndpointUnavailableError extends EtcdError {
     cause?: unknown,
     timeoutMs?: number,
   ) {
-    const detail = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : "";
+    const detail = causeDetail(cause);
     const within = timeoutMs !== undefined ? ` (${timeoutMs} ms)` : "";
     super(`${address}: ${REASON_TEXT[reason]}${within}${detail ? `: ${detail}` : ""}`, Code.Unavailable, { endpoint: address, cause });
   }
 }
 
-/** Every endpoint failed; `errors` holds each endpoint's last failure. */
+/**
+ * What a cause adds to an endpoint failure's message. A Node system error
+ * ("connect ECONNREFUSED 127.0.0.1:2379") only restates the endpoint: its code
+ * is enough.
+ */
+function causeDetail(cause: unknown): string {
+  if (typeof cause === "string") return cause;
+  if (!(cause instanceof Error)) return "";
+  const sys = cause as Error & { code?: unknown; syscall?: unknown };
+  if (typeof sys.code === "string" && typeof sys.syscall === "string") return sys.code;
+  return cause.message;
+}
+
+/** Every endpoint failed; `errors` holds each endpoint's last failure, one per endpoint. */
 export class NoEndpointAvailableError extends EtcdError {
-  constructor(readonly errors: readonly EtcdError[]) {
-    super(
-      `no endpoint available: ${errors.map((e) => `${e.endpoint ?? "?"}: ${e.rawMessage}`).join("; ") || "none configured"}`,
-      Code.Unavailable,
-      { cause: errors[errors.length - 1] },
-    );
+  readonly errors: readonly EtcdError[];
+
+  constructor(errors: readonly EtcdError[]) {
+    // One entry per endpoint: its latest failure.
+    const byEndpoint = new Map<string, EtcdError>();
+    for (const e of errors) {
+      const key = e.endpoint ?? "?";
+      byEndpoint.delete(key);
+      byEndpoint.set(key, e);
+    }
+    const list = [...byEndpoint.values()];
+    super(`no endpoint available: ${list.map(describeFailure).join("; ") || "none configured"}`, Code.Unavailable, {
+      cause: list[list.length - 1],
+    });
+    this.errors = list;
   }
+}
+
+/** `endpoint: what went wrong`, naming the endpoint once even when the message already starts with it. */
+function describeFailure(e: EtcdError): string {
+  const endpoint = e.endpoint ?? "?";
+  return e.rawMessage.startsWith(`${endpoint}: `) ? e.rawMessage : `${endpoint}: ${e.rawMessage}`;
 }
 
 /**
@@ -427,8 +471,8 @@ export function toEtcdError(e: unknown, endpoint?: string): EtcdError {
   if (e instanceof ConnectError) {
     const cls = classify(e.code, e.rawMessage);
     const options = { endpoint, cause: e.cause ?? e, metadata: e.metadata };
-    if (cls !== undefined) return new cls(e.rawMessage, e.code, options);
-    return new EtcdError(e.rawMessage, e.code, options);
+    // The marks say where the call broke (never sent, or lost with its connection): the mapped error keeps them.
+    return carryMarks(e, cls !== undefined ? new cls(e.rawMessage, e.code, options) : new EtcdError(e.rawMessage, e.code, options));
   }
   if (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")) return new AbortedError(e);
   return new EtcdError(e instanceof Error ? e.message : String(e), Code.Unknown, { endpoint, cause: e });

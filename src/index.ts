@@ -12,11 +12,13 @@ export { Op, type GetOptions, type PutOptions, type DeleteOptions, type SortOrde
 export { Txn } from "./kv/txn.js";
 export { KV, type CompactOptions, type KVLimits } from "./kv/kv.js";
 export { KeyValue } from "./kv/key-value.js";
-export { GetResult, PutResult, DeleteResult, TxnResult, type OpResult } from "./kv/results.js";
+export { GetResult, PutResult, DeleteResult, TxnResult, CompactResult, type OpResult } from "./kv/results.js";
+export type { Int64 } from "./kv/int64.js";
 export type { PaginateOptions } from "./kv/paginate.js";
 export { prefixEnd, type RangeSelector } from "./kv/key-range.js";
 export { parseEndpoint, type Endpoint } from "./cluster/endpoint.js";
 export { Connection, type TlsOptions, type ConnectionState, type ConnectionOptions, type ConnectionEvents } from "./transport/connection.js";
+export type { LookupFunction, ResolvedAddress } from "./transport/dial.js";
 export type { BackoffOptions } from "./cluster/endpoint-pool.js";
 export { createHttp2Transport, type Http2TransportOptions } from "./transport/http2-transport.js";
 export * from "./errors.js";

@@ -59,7 +59,7 @@ async function retryWhile<T>(retryable: (e: unknown) => boolean, fn: () => Promi
   }
 }
 
-const origins = (etcd: Etcd) => etcd.pool.slots.map((s) => s.endpoint.origin).sort();
+const origins = (etcd: Etcd) => etcd.info().map((i) => i.url).sort();
 
 describe("cluster membership", () => {
   test("a fourth member joins as a learner, is promoted and removed; the client serves throughout and auto-sync follows", async () => {
@@ -183,7 +183,7 @@ async function learnerChecks(learner: EtcdMember): Promise<void> {
     const r = await first.get(p + "k");
     assert.equal(r.text, "v");
     assert.notEqual(r.header?.memberId, undefined);
-    assert.notEqual(first.pool.pinned.endpoint.address, learner.endpoint, "the pin moved off the learner");
+    assert.notEqual(first.info().find((i) => i.pinned)?.url, learner.clientUrl, "the pin moved off the learner");
   } finally {
     first.close();
   }
@@ -211,7 +211,7 @@ describe("maintenance on a cluster", () => {
     // Pinned to a follower that is not the target: the request has to be routed to the leader to succeed.
     const etcd = client([pinned.url, target.url, leader.url]);
     try {
-      assert.equal(etcd.pool.pinned.endpoint.origin, pinned.url);
+      assert.equal(etcd.info().find((i) => i.pinned)?.url, pinned.url);
       await etcd.maintenance.moveLeader(target.memberId!);
       const after = await etcd.status();
       const newLeader = after.find((i) => i.isLeader === true);
@@ -255,7 +255,7 @@ describe("maintenance on a cluster", () => {
       try {
         const other = await single.maintenance.status({ endpoint: cluster.clientUrls[2] });
         assert.equal(other.endpoint, cluster.endpoints[2]);
-        assert.equal(single.pool.slots.length, 1, "the client's own endpoint list is unchanged");
+        assert.equal(single.info().length, 1, "the client's own endpoint list is unchanged");
       } finally {
         single.close();
       }

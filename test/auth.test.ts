@@ -3,9 +3,11 @@
 // leak into errors or the status view.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
+import { inspect } from "node:util";
+import type { Interceptor } from "@connectrpc/connect";
+import { startEtcd, type EtcdMember, freePort } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
-import { AuthFailedError, type Etcd, PermissionDeniedError, EtcdError } from "../src/index.js";
+import { AuthFailedError, type Etcd, PermissionDeniedError, UserNameEmptyError, formatEndpointTable } from "../src/index.js";
 
 const ROOT_PASSWORD = "s3cret-root-pw";
 const READER_PASSWORD = "s3cret-reader-pw";
@@ -131,9 +133,97 @@ describe("auth", () => {
   test("a client without credentials is refused with a typed error", async () => {
     const anon = client(member.endpoint);
     try {
-      await assert.rejects(anon.put("pub/y", "v"), (e: unknown) => e instanceof EtcdError && e.code !== undefined && /user name is empty|permission denied|invalid auth token/.test(e.rawMessage));
+      await assert.rejects(anon.put("pub/y", "v"), UserNameEmptyError);
     } finally {
-      anon.close();
+      await anon.close();
+    }
+  });
+
+  test("streams opened together share one fresh token instead of authenticating each", async () => {
+    let authenticates = 0;
+    const count: Interceptor = (next) => (req) => {
+      if (req.method.name === "Authenticate") authenticates++;
+      return next(req);
+    };
+    const etcd = client(member.endpoint, { auth: { username: "root", password: ROOT_PASSWORD }, interceptors: [count] });
+    const ac = new AbortController();
+    try {
+      await etcd.get("x");
+      const k = uniquePrefix("shared-token");
+      for (let i = 0; i < 5; i++) {
+        async function* requests() {
+          yield { requestUnion: { case: "createRequest" as const, value: { key: new TextEncoder().encode(k + i) } } };
+          await new Promise((r) => ac.signal.addEventListener("abort", r));
+        }
+        const it = etcd.raw.watch.watch(requests(), { signal: ac.signal })[Symbol.asyncIterator]();
+        assert.equal((await it.next()).value?.created, true);
+      }
+      assert.ok(authenticates <= 2, `${authenticates} Authenticate calls for one call and five streams`);
+    } finally {
+      ac.abort();
+      await etcd.close();
+    }
+  });
+
+  test("auth enabled after the client found it off: the client authenticates then, and the call goes through", async () => {
+    const fresh = await startEtcd();
+    const etcd = client(fresh.endpoint, { auth: { username: "root", password: ROOT_PASSWORD } });
+    try {
+      const k = uniquePrefix("late-auth") + "k";
+      await etcd.put(k, "1"); // "authentication is not enabled": calls go without a token
+      const admin = client(fresh.endpoint);
+      try {
+        await admin.raw.auth.userAdd({ name: "root", password: ROOT_PASSWORD });
+        await admin.raw.auth.userGrantRole({ user: "root", role: "root" });
+        await admin.raw.auth.authEnable({});
+      } finally {
+        await admin.close();
+      }
+      await etcd.put(k, "2");
+      assert.equal((await etcd.get(k)).text, "2");
+    } finally {
+      await etcd.close();
+      await fresh.stop();
+    }
+  });
+
+  test("no password and no token in any error, event, info() or status() output", async () => {
+    const tokens = new Set<string>();
+    const capture: Interceptor = (next) => (req) => {
+      const t = req.header.get("token");
+      if (t) tokens.add(t);
+      return next(req);
+    };
+    const seen: unknown[] = [];
+    const down = `127.0.0.1:${await freePort()}`;
+    const root = client([member.endpoint, down], { auth: { username: "root", password: ROOT_PASSWORD }, interceptors: [capture], dialTimeoutMs: 500 });
+    const reader = client(member.endpoint, { auth: { username: "reader", password: READER_PASSWORD }, interceptors: [capture] });
+    const wrong = client(member.endpoint, { auth: { username: "root", password: ROOT_PASSWORD + "-wrong" } });
+    for (const c of [root, reader, wrong]) {
+      for (const name of ["connection", "pinned", "endpointFailed", "endpointRecovered", "endpointsChanged", "error"] as const) {
+        c.events.on(name, (...args: unknown[]) => seen.push({ event: name, args }));
+      }
+    }
+    try {
+      await root.put("pub/secret-test", "v");
+      await sleep(2500); // the 1 s token expires: the next call is refused once, then authenticated again
+      await root.get("pub/secret-test");
+      seen.push(await reader.put("pub/x", "nope").catch((e: unknown) => e));
+      seen.push(await reader.get("private/x").catch((e: unknown) => e));
+      seen.push(await wrong.get("k").catch((e: unknown) => e));
+      seen.push(await root.get("k", { timeoutMs: 1 }).catch((e: unknown) => e));
+      for (const c of [root, reader, wrong]) {
+        seen.push(c.info(), await c.status({ timeoutMs: 1000 }));
+        seen.push(formatEndpointTable(c.info()));
+      }
+      assert.ok(tokens.size >= 2, `tokens seen on the wire: ${tokens.size}`);
+      assert.ok(seen.some((x) => x instanceof PermissionDeniedError) && seen.some((x) => x instanceof AuthFailedError));
+      const text = seen.map((x) => inspect(x, { depth: 12, showHidden: true, maxStringLength: Infinity, maxArrayLength: Infinity })).join("\n");
+      for (const secret of [ROOT_PASSWORD, READER_PASSWORD, ...tokens]) {
+        assert.equal(text.includes(secret), false, `a secret (${secret.slice(0, 6)}...) appears in errors, events or status`);
+      }
+    } finally {
+      await Promise.all([root.close(), reader.close(), wrong.close()]);
     }
   });
 });

@@ -4,6 +4,7 @@ import { parseEndpoint } from "../src/cluster/endpoint.js";
 import { formatEndpointTable } from "../src/cluster/endpoint-status.js";
 import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "../src/transport/grpc-status.js";
 import { Code } from "@connectrpc/connect";
+import { InvalidOptionError } from "../src/errors.js";
 
 test("parseEndpoint accepts host:port and URLs", () => {
   assert.deepEqual(parseEndpoint("127.0.0.1:2379"), {
@@ -21,7 +22,7 @@ test("parseEndpoint accepts host:port and URLs", () => {
 
 test("parseEndpoint rejects junk", () => {
   for (const bad of ["", "ftp://x:1", "host:0", "host:99999", "host:abc", "http://host:1/path", "[::1"]) {
-    assert.throws(() => parseEndpoint(bad), TypeError, bad);
+    assert.throws(() => parseEndpoint(bad), InvalidOptionError, bad);
   }
 });
 
@@ -48,7 +49,7 @@ test("status parsing and HTTP fallbacks", () => {
   assert.equal(codeFromHttpStatus(418), Code.Unknown);
 });
 
-test("formatEndpointTable: one row per endpoint, pin marker, backoff countdown, no secrets", () => {
+test("formatEndpointTable: one row per endpoint, pin marker, backoff countdown", () => {
   const table = formatEndpointTable([
     { url: "http://127.0.0.1:2379", state: "connected", pinned: true, failures: 0, memberId: 255n, name: "m1", isLeader: true, version: "3.5.16", raftTerm: 4n, dbSize: 2048n, openStreams: 3, rttMs: 0.5 },
     { url: "http://127.0.0.1:22379", state: "backing-off", pinned: false, failures: 2, retryInSeconds: 1.5, lastError: "127.0.0.1:22379: connection refused" },

@@ -5,7 +5,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
-import { DeadlineExceededError, Etcd, EtcdError, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
+import { MIN_PING_INTERVAL_MS } from "../src/transport/keep-alive.js";
+import { DeadlineExceededError, EndpointUnavailableError, Etcd, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
 
 let cluster: EtcdCluster;
 
@@ -16,9 +17,14 @@ after(async () => {
   await cluster?.stop();
 });
 
+/** `host:port` of the endpoint the client is pinned to, from its public status view. */
+function pinnedAddress(etcd: Etcd): string | undefined {
+  return etcd.info().find((i) => i.pinned)?.url.replace(/^https?:\/\//, "");
+}
+
 /** The member behind the client's pinned endpoint. */
 function pinnedMember(etcd: Etcd) {
-  const addr = etcd.pool.pinned.endpoint.address;
+  const addr = pinnedAddress(etcd);
   const m = cluster.members.find((x) => x.endpoint === addr);
   assert.ok(m, `pinned ${addr} is a cluster member`);
   return m;
@@ -62,7 +68,7 @@ describe("failover", () => {
       try {
         await etcd.put(p + "warm", "1");
         const victim = target === "pinned" ? pinnedMember(etcd) : await leaderMember(etcd);
-        const wasPinned = etcd.pool.pinned.endpoint.address === victim.endpoint;
+        const wasPinned = pinnedAddress(etcd) === victim.endpoint;
         const acked = new Set<number>();
         const unknown = new Set<number>();
         const readErrors: unknown[] = [];
@@ -105,7 +111,7 @@ describe("failover", () => {
         assert.deepEqual(readErrors.map(String), [], "reads fail over without surfacing errors");
         // Writes that failed for another reason must be the "never sent" kind that got retried, i.e. none here.
         assert.deepEqual(otherWriteErrors.map(String), [], "writes either succeed or report an unknown outcome");
-        if (wasPinned) assert.notEqual(etcd.pool.pinned.endpoint.address, victim.endpoint, "the pin moved off the dead member");
+        if (wasPinned) assert.notEqual(pinnedAddress(etcd), victim.endpoint, "the pin moved off the dead member");
         const state = await etcd.get(p + "w/", { prefix: true });
         const present = new Set(state.kvs.map((kv) => Number(kv.text)));
         for (const n of acked) assert.ok(present.has(n), `acknowledged write ${n} is stored`);
@@ -121,7 +127,7 @@ describe("failover", () => {
   }
 
   test("SIGSTOP of the pinned member: the client moves on within the ping settings, and uses it again after SIGCONT", async () => {
-    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000, requestTimeoutMs: 10000 });
+    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: MIN_PING_INTERVAL_MS, keepAliveTimeoutMs: 1000, requestTimeoutMs: 15000 });
     const p = uniquePrefix("stop");
     try {
       await etcd.put(p + "k", "v");
@@ -132,17 +138,17 @@ describe("failover", () => {
         const r = await etcd.get(p + "k");
         assert.equal(r.text, "v");
         const took = Date.now() - t0;
-        assert.ok(took <= 5000 + 1000 + 1500, `read after SIGSTOP took ${took} ms`);
+        assert.ok(took <= MIN_PING_INTERVAL_MS + 1000 + 1500, `read after SIGSTOP took ${took} ms`);
         assert.notEqual(
-          etcd.pool.pinned.endpoint.address,
+          pinnedAddress(etcd),
           victim.endpoint,
           `read served by member ${r.header?.memberId.toString(16)} after ${took} ms; victim ${victim.name} pid ${victim.pid}`,
         );
       } finally {
         await victim.resume();
       }
-      const stoppedSlot = etcd.pool.slots.find((s) => s.endpoint.address === victim.endpoint)!;
-      assert.ok(stoppedSlot.failures > 0, "the stopped member was marked failed");
+      const stopped = etcd.info().find((i) => i.url.endsWith(victim.endpoint))!;
+      assert.ok(stopped.failures > 0, "the stopped member was marked failed");
       // After SIGCONT it rejoins: once its backoff ends, a status call through it succeeds.
       await waitFor("the member to rejoin", async () => {
         const st = await etcd.status({ timeoutMs: 1000 });
@@ -154,8 +160,13 @@ describe("failover", () => {
     }
   });
 
-  test("SIGSTOP with per-call deadlines shorter than the ping interval: pings still go out and the client moves on", async () => {
-    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000 });
+  // connect-node restarts its ping timer whenever a call opens on an idle connection, and after a failed
+  // check it reconnects to the same member without failing a call: calls shorter than its ping interval
+  // (10 s, etcd's limit plus a margin) only ever meet their own deadlines there.
+  const shortCallsSkip = transportUnderTest === "connect-node" ? "connect-node restarts its ping timer with each call" : false;
+
+  test("SIGSTOP with per-call deadlines shorter than the ping interval: pings still go out and the client moves on", { skip: shortCallsSkip }, async () => {
+    const etcd = client(cluster.endpoints, { keepAliveIntervalMs: MIN_PING_INTERVAL_MS, keepAliveTimeoutMs: 1000 });
     const p = uniquePrefix("stop-short");
     try {
       await etcd.put(p + "k", "v");
@@ -165,7 +176,7 @@ describe("failover", () => {
       let value: string | undefined;
       let failures = 0;
       try {
-        // Each read gives up after 1.5 s, well under the 5 s ping interval; bounded to 20 s overall.
+        // Each read gives up after 1.5 s, well under the ping interval; bounded to 20 s overall.
         while (value === undefined && Date.now() - t0 < 20_000) {
           try {
             value = (await etcd.get(p + "k", { timeoutMs: 1500 })).text;
@@ -178,7 +189,7 @@ describe("failover", () => {
       }
       const took = Date.now() - t0;
       assert.equal(value, "v", `no read succeeded within 20 s (${failures} timed out)`);
-      assert.ok(took <= 5000 + 1000 + 1500 + 1000, `recovered after ${took} ms`);
+      assert.ok(took <= MIN_PING_INTERVAL_MS + 1000 + 1500 + 1000, `recovered after ${took} ms`);
     } finally {
       etcd.close();
       await cluster.heal();
@@ -216,8 +227,12 @@ describe("failover", () => {
     try {
       const t0 = Date.now();
       await assert.rejects(etcd.get("k", { timeoutMs: 1500 }), (e: unknown) => {
-        assert.ok(e instanceof EtcdError, String(e));
-        assert.ok(e instanceof NoEndpointAvailableError || e instanceof DeadlineExceededError || e.name === "EndpointUnavailableError", e.name);
+        // A silent member is not a definitive failure: the call keeps trying until its deadline.
+        assert.ok(e instanceof DeadlineExceededError, String(e));
+        // (connect-node counts the connection up at TCP accept, so its one attempt simply runs out of time.)
+        if (transportUnderTest === "http2") {
+          assert.ok(e.attempts.length > 0 && e.attempts.every((a) => a instanceof EndpointUnavailableError && a.reason === "dial-timeout"), e.message);
+        }
         assert.match(e.message, new RegExp(proxy.endpoint.replace(/\./g, "\\.")));
         return true;
       });
@@ -259,8 +274,10 @@ describe("failover", () => {
     try {
       await etcd.put(p + "k", "v");
       await Promise.all(cluster.members.map((m) => m.kill()));
+      // Killed members refuse connections: the call fails at once, naming each of them.
       await assert.rejects(etcd.get(p + "k", { timeoutMs: 1500 }), (e: unknown) => {
-        assert.ok(e instanceof NoEndpointAvailableError || e instanceof DeadlineExceededError, String(e));
+        assert.ok(e instanceof NoEndpointAvailableError, String(e));
+        assert.equal(e.errors.length, 3, e.message);
         return true;
       });
       await Promise.all(cluster.members.map((m) => m.restart()));
@@ -296,17 +313,18 @@ describe("failover", () => {
       // Without requireLeader a serializable read is served from the member's own, possibly stale, state.
       assert.equal((await etcd.get(p + "k", { serializable: true })).text, "v");
       // With it, per call, the member refuses.
-      await assert.rejects(etcd.get(p + "k", { serializable: true, requireLeader: true, timeoutMs: 1500 }), (e: unknown) => {
+      const refusedForNoLeader = (e: unknown): boolean => {
         const errors = e instanceof DeadlineExceededError ? e.attempts : e instanceof NoEndpointAvailableError ? e.errors : [e];
         assert.ok(errors.some((x) => x instanceof NoLeaderError), String(e));
         return true;
-      });
+      };
+      await assert.rejects(etcd.get(p + "k", { serializable: true, requireLeader: true, timeoutMs: 1500 }), refusedForNoLeader);
       // And per client.
       const strict = client(survivor!.endpoint, { requireLeader: true, requestTimeoutMs: 1500 });
       try {
-        await assert.rejects(strict.get(p + "k", { serializable: true }));
+        await assert.rejects(strict.get(p + "k", { serializable: true }), refusedForNoLeader);
       } finally {
-        strict.close();
+        await strict.close();
       }
     } finally {
       etcd.close();
@@ -340,7 +358,7 @@ describe("failover", () => {
   test("status() and info() describe every member; autoSync follows the member list", async () => {
     const etcd = client(cluster.endpoints[0]!, { autoSyncIntervalMs: 200 });
     try {
-      await waitFor("auto-sync", () => etcd.pool.slots.length === 3, 5000);
+      await waitFor("auto-sync", () => etcd.info().length === 3, 5000);
       const st = await etcd.status();
       assert.equal(st.length, 3);
       assert.equal(st.filter((i) => i.isLeader).length, 1);

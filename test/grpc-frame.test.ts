@@ -55,3 +55,21 @@ test("decoder refuses messages over the limit and compressed ones", () => {
   f[0] = 1;
   assert.throws(() => c.decoder.push(f), (e: unknown) => e instanceof FrameError && e.kind === "compressed");
 });
+
+test("a small message in a large read buffer gets its own memory; a large one is used in place", () => {
+  const seen: Uint8Array[] = [];
+  const decoder = new FrameDecoder((m) => seen.push(m), 1 << 20);
+  // One 64 KiB network read holding a 10-byte message and a 60 KiB one.
+  const read = Buffer.alloc(65536);
+  const small = encodeFrame(Buffer.from("small-one!"));
+  const large = encodeFrame(Buffer.alloc(65536 - small.length - 5, 7));
+  small.copy(read, 0);
+  large.copy(read, small.length);
+  decoder.push(read);
+  assert.equal(seen.length, 2);
+  assert.equal(Buffer.from(seen[0]!).toString(), "small-one!");
+  // Keeping the small value must not keep the 64 KiB read alive.
+  assert.ok(seen[0]!.buffer.byteLength < 1024, `small message backed by ${seen[0]!.buffer.byteLength} bytes`);
+  assert.equal(seen[1]!.buffer, read.buffer, "the large message is not copied");
+  assert.ok(!Buffer.isBuffer(seen[0]) && !Buffer.isBuffer(seen[1]), "plain Uint8Arrays, not Buffers");
+});

@@ -2,11 +2,16 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
+import type { Interceptor } from "@connectrpc/connect";
+import { RangeRequest_SortOrder, type RangeRequest } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import {
+  AbortedError,
+  ClientClosedError,
   Compare,
+  CompactResult,
   CompactedError,
   Etcd,
-  EtcdError,
+  KeyNotFoundError,
   FutureRevisionError,
   InvalidKeyError,
   InvalidOptionError,
@@ -83,7 +88,7 @@ describe("get and put", () => {
     assert.equal((await etcd.get(p + "k")).text, "keep");
     await etcd.put(p + "k", "changed", { ignoreLease: true });
     assert.equal((await etcd.get(p + "k")).text, "changed");
-    await assert.rejects(etcd.put(p + "absent", "", { ignoreValue: true }), EtcdError);
+    await assert.rejects(etcd.put(p + "absent", "", { ignoreValue: true }), KeyNotFoundError);
     await assert.rejects(etcd.put(p + "k", "x", { ignoreValue: true }), InvalidOptionError);
   });
 
@@ -203,15 +208,21 @@ describe("delete", () => {
 });
 
 describe("paginate", () => {
-  test("walks every key once, at one revision, in pages", async () => {
+  test("walks every key once, at one revision, in pages, without asking etcd to sort", async () => {
     const p = uniquePrefix("page");
+    const sent: RangeRequest[] = [];
+    const record: Interceptor = (next) => (req) => {
+      if (req.method.name === "Range") sent.push(req.message as RangeRequest);
+      return next(req);
+    };
+    const paging = client(member.endpoint, { interceptors: [record] });
     const n = 1234;
     const ops = [];
     for (let i = 0; i < n; i++) ops.push(Op.put(p + String(i).padStart(5, "0"), String(i)));
     for (let i = 0; i < n; i += 100) await etcd.txn().then(...ops.slice(i, i + 100)).commit();
     const seen: string[] = [];
     let added = false;
-    for await (const kv of etcd.paginate(p, { prefix: true, pageSize: 100 })) {
+    for await (const kv of paging.paginate(p, { prefix: true, pageSize: 100 })) {
       seen.push(kv.text);
       if (!added) {
         // Written after the walk began: the pinned revision must hide it.
@@ -221,6 +232,10 @@ describe("paginate", () => {
     }
     assert.equal(seen.length, n);
     assert.deepEqual(seen, Array.from({ length: n }, (_, i) => String(i)));
+    // A sort would make etcd read and sort the whole rest of the range for every page.
+    assert.equal(sent.length, 13);
+    assert.ok(sent.every((r) => r.sortOrder === RangeRequest_SortOrder.NONE));
+    await paging.close();
   });
 });
 
@@ -310,7 +325,7 @@ describe("transactions", () => {
     assert.equal((await etcd.get(p, { prefix: true, countOnly: true })).count, 0n, "nothing half-applied");
     const lax = client(member.endpoint, { maxTxnOps: 1000 });
     try {
-      await assert.rejects(lax.txn().then(...ops).commit(), (e: unknown) => e instanceof EtcdError && /too many operations/.test(e.message));
+      await assert.rejects(lax.txn().then(...ops).commit(), (e: unknown) => e instanceof TooManyOpsError && /etcdserver: too many operations/.test(e.message));
     } finally {
       lax.close();
     }
@@ -352,8 +367,8 @@ describe("bad input", () => {
     const lax = client(member.endpoint, { maxRequestBytes: 8 * 1024 * 1024 });
     try {
       await assert.rejects(lax.put(k, new Uint8Array(1600 * 1024)), (e: unknown) => {
-        assert.ok(e instanceof EtcdError, String(e));
-        assert.match(e.message, /too large|larger than max/);
+        assert.ok(e instanceof RequestTooLargeError, String(e));
+        assert.match(e.rawMessage, /request is too large|larger than max/);
         return true;
       });
     } finally {
@@ -365,10 +380,13 @@ describe("bad input", () => {
     const k = uniquePrefix("compact") + "k";
     const r1 = await etcd.put(k, "1");
     const r2 = await etcd.put(k, "2");
-    await etcd.compact(r2.revision);
+    const compacted = await etcd.compact(Number(r2.revision));
+    assert.ok(compacted instanceof CompactResult);
+    assert.ok(compacted.revision >= r2.revision, `${compacted.revision}`);
     await assert.rejects(etcd.get(k, { revision: r1.revision }), CompactedError);
     await assert.rejects(etcd.get(k, { revision: r2.revision + 1000n }), FutureRevisionError);
     await assert.rejects(etcd.compact(0n), InvalidOptionError);
+    await assert.rejects(etcd.compact(1.5), InvalidOptionError);
   });
 
   test("ignoreValue with a value is a client error; server-side value errors map too", async () => {
@@ -382,13 +400,13 @@ describe("deadlines and cancellation", () => {
   test("an aborted signal rejects at once", async () => {
     const ac = new AbortController();
     ac.abort(new Error("stop"));
-    await assert.rejects(etcd.get("k", { signal: ac.signal }), (e: unknown) => e instanceof EtcdError && e.name === "AbortedError");
+    await assert.rejects(etcd.get("k", { signal: ac.signal }), AbortedError);
   });
 
   test("close() fails later calls with ClientClosedError", async () => {
     const c = client(member.endpoint);
     await c.put(uniquePrefix("close") + "k", "v");
-    c.close();
-    await assert.rejects(c.get("k"), (e: unknown) => e instanceof EtcdError && e.name === "ClientClosedError");
+    await c.close();
+    await assert.rejects(c.get("k"), ClientClosedError);
   });
 });

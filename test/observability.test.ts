@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { Interceptor } from "@connectrpc/connect";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
-import { EndpointUnavailableError, type EtcdError } from "../src/index.js";
+import { EndpointUnavailableError, EtcdError, InvalidKeyError, NoEndpointAvailableError } from "../src/index.js";
 
 let member: EtcdMember;
 before(async () => {
@@ -52,7 +52,7 @@ describe("observability", () => {
     };
     const etcd = client(member.endpoint, { interceptors: [watchErrors] });
     try {
-      await assert.rejects(etcd.raw.kv.range({ key: new Uint8Array(0) }));
+      await assert.rejects(etcd.raw.kv.range({ key: new Uint8Array(0) }), InvalidKeyError);
       assert.equal(failures.length, 1);
       assert.match(failures[0]!, /^Range: .*key is not provided/);
     } finally {
@@ -72,7 +72,10 @@ describe("observability", () => {
       await etcd.get("k");
       assert.deepEqual(states, ["connecting", "ready"]);
       await member.kill();
-      await assert.rejects(etcd.get("k"));
+      // Caught on the dying connection, or refused on the next dial: either way it names the member.
+      await assert.rejects(etcd.get("k"), (e: unknown) =>
+        e instanceof NoEndpointAvailableError ? e.errors.every((x) => x.endpoint === member.endpoint) : e instanceof EtcdError && e.endpoint === member.endpoint,
+      );
       assert.ok(failed.length >= 1, "endpointFailed fired");
       // A call caught on the dying connection fails as "stream closed"; later dials are refused. All name the endpoint.
       assert.ok(failed.every((e) => e.endpoint === member.endpoint), failed.map(String).join("; "));

@@ -4,15 +4,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { KV, Lease, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { toEtcdError } from "../src/errors.js";
-import { markConnectionLost, markUnsent } from "../src/transport/failure.js";
-import { classifyFailure, isRepeatable, mayHaveBeenApplied } from "../src/cluster/retry.js";
+import { EndpointUnavailableError, InvalidAuthTokenError, OutcomeUnknownError, toEtcdError } from "../src/errors.js";
+import { isConnectionLost, isUnsent, markConnectionLost, markUnsent } from "../src/transport/failure.js";
+import { classifyFailure, isDefinitiveFailure, isRepeatable, mayHaveBeenApplied } from "../src/cluster/retry.js";
 
 const server = (code: Code, msg: string) => new ConnectError(`etcdserver: ${msg}`, code);
 
-test("reads and lease bookkeeping are repeatable; writes are not; Alarm only when it lists", () => {
+test("reads are repeatable; writes are not (lease grant and revoke included); Alarm only when it lists", () => {
   assert.equal(isRepeatable(KV.method.range, {}), true);
-  assert.equal(isRepeatable(Lease.method.leaseGrant, {}), true);
+  assert.equal(isRepeatable(Lease.method.leaseTimeToLive, {}), true);
+  // A repeated grant can create a second lease; the lease layer makes its own retries safe.
+  assert.equal(isRepeatable(Lease.method.leaseGrant, {}), false);
+  assert.equal(isRepeatable(Lease.method.leaseRevoke, {}), false);
   assert.equal(isRepeatable(KV.method.put, {}), false);
   assert.equal(isRepeatable(KV.method.txn, {}), false);
   assert.equal(isRepeatable(KV.method.compact, {}), false);
@@ -55,4 +58,25 @@ test("a learner's or an incapable member's refusal moves on, and even a write ma
   }
   // Only the exact refusal: a message that merely mentions it is not.
   assert.equal(classifyFailure(new ConnectError("proxy: rpc not supported for learner?", Code.Unavailable)).safeToResend, false);
+});
+
+test("mapping an error to its class keeps the marks of where the call broke", () => {
+  // A server answer carried over a connection that then broke: the mark sits on the ConnectError, which has its own cause.
+  const lost = markConnectionLost(new ConnectError("etcdserver: request timed out", Code.Unavailable, undefined, undefined, new Error("socket")));
+  const mapped = toEtcdError(lost, "127.0.0.1:1");
+  assert.notEqual(mapped, lost);
+  assert.ok(isConnectionLost(mapped), "the connection-lost mark survives the mapping");
+  const unsent = markUnsent(new ConnectError("etcdserver: invalid auth token", Code.Unauthenticated, undefined, undefined, new Error("x")));
+  const mappedUnsent = toEtcdError(unsent);
+  assert.ok(mappedUnsent instanceof InvalidAuthTokenError);
+  assert.ok(isUnsent(mappedUnsent), "the unsent mark survives the mapping");
+  assert.deepEqual(classifyFailure(mappedUnsent), classifyFailure(unsent));
+});
+
+test("definitive endpoint failures: refused, unknown name, TLS, protocol; not timeouts or lost connections", () => {
+  for (const r of ["refused", "name-not-found", "tls", "protocol"] as const) assert.equal(isDefinitiveFailure(new EndpointUnavailableError("h:1", r)), true, r);
+  for (const r of ["dial-timeout", "connect-timeout", "dns-timeout", "connection-lost", "ping-timeout", "goaway", "other"] as const) {
+    assert.equal(isDefinitiveFailure(new EndpointUnavailableError("h:1", r)), false, r);
+  }
+  assert.equal(isDefinitiveFailure(new OutcomeUnknownError("x", new EndpointUnavailableError("h:1", "refused"))), false);
 });

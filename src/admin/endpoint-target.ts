@@ -9,7 +9,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { Auth, Cluster, Maintenance } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { ClusterTransport } from "../cluster/cluster-transport.js";
-import { parseEndpoint, type Endpoint } from "../cluster/endpoint.js";
+import type { Endpoint } from "../cluster/endpoint.js";
 import type { EndpointPool, EndpointSlot } from "../cluster/endpoint-pool.js";
 import { InvalidOptionError } from "../errors.js";
 
@@ -19,8 +19,8 @@ export interface AdminContext {
   readonly pool: EndpointPool;
   /** Makes a slot (transport and connection) for an endpoint, with the client's TLS and limits. */
   readonly createSlot: (e: Endpoint) => EndpointSlot;
-  /** Bare `host:port` endpoints use TLS. */
-  readonly secure: boolean;
+  /** Parses an endpoint with the client's rules (TLS default, plaintext refused under TLS). */
+  readonly parse: (url: string) => Endpoint;
   /** Connections opened for one call (members outside the endpoint list); the client closes them on close(). */
   readonly temporary: Set<EndpointSlot>;
   readonly raw: {
@@ -42,7 +42,7 @@ export async function onEndpoint<T>(ctx: AdminContext, endpoint: string | undefi
   if (typeof endpoint !== "string") throw new InvalidOptionError(`endpoint must be a string such as "127.0.0.1:2379", got ${typeof endpoint}`);
   let parsed: Endpoint;
   try {
-    parsed = parseEndpoint(endpoint, ctx.secure);
+    parsed = ctx.parse(endpoint);
   } catch (e) {
     throw new InvalidOptionError(e instanceof Error ? e.message : String(e));
   }
@@ -54,6 +54,6 @@ export async function onEndpoint<T>(ctx: AdminContext, endpoint: string | undefi
     return await fn(slot);
   } finally {
     ctx.temporary.delete(slot);
-    slot.closeTransport?.();
+    void slot.closeTransport?.();
   }
 }

@@ -3,6 +3,10 @@
  * on first use, fetched again when the server rejects it. Concurrent calls
  * share one in-flight Authenticate. The password stays in this closure; it is
  * never put in errors, logs or status output.
+ *
+ * A server without auth answers "authentication is not enabled": calls then go
+ * without a token, until one is refused with "user name is empty" (auth was
+ * enabled since), which authenticates again.
  * @module
  */
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf";
@@ -15,9 +19,18 @@ export interface AuthCredentials {
   password: string;
 }
 
+/**
+ * How recently a token must have been fetched to open a stream with it. Below
+ * the shortest TTL etcd allows (1 s), so it cannot have expired; long enough
+ * that streams opened together share one Authenticate (a bcrypt check and a
+ * raft proposal on the server).
+ */
+export const FRESH_TOKEN_MS = 500;
+
 /** Keeps the auth token of one client. */
 export class AuthTokenSource implements TokenSource {
   private current: string | undefined;
+  private fetchedAt = 0;
   private inflight: Promise<string> | undefined;
 
   /**
@@ -32,6 +45,7 @@ export class AuthTokenSource implements TokenSource {
       (t) => {
         this.inflight = undefined;
         this.current = t;
+        this.fetchedAt = performance.now();
         return t;
       },
       (e: unknown) => {
@@ -46,20 +60,19 @@ export class AuthTokenSource implements TokenSource {
     ));
   }
 
-  fresh(): Promise<string> {
-    // Join a fetch already under way (it is fresh too); otherwise start one.
-    if (this.inflight === undefined) this.current = undefined;
-    return Promise.resolve(this.token());
+  fresh(): string | Promise<string> {
+    // A token fetched a moment ago (or one being fetched now) is fresh enough; otherwise fetch one.
+    if (this.inflight === undefined && this.current !== "" && performance.now() - this.fetchedAt > FRESH_TOKEN_MS) this.current = undefined;
+    return this.token();
   }
 
   invalidate(stale: string): void {
     if (this.current === stale) this.current = undefined;
   }
 
-  isTokenError(err: EtcdError): boolean {
-    // "user name is empty": the call went without a token, because auth was off when
-    // the client last asked and has been enabled since; authenticate now.
-    return err instanceof InvalidAuthTokenError || err instanceof AuthRevisionOldError || err instanceof UserNameEmptyError;
+  isTokenError(err: EtcdError, token: string): boolean {
+    // "user name is empty" for a call sent without a token: auth was enabled after we learned it was off.
+    return err instanceof InvalidAuthTokenError || err instanceof AuthRevisionOldError || (token === "" && err instanceof UserNameEmptyError);
   }
 
   exempt(method: DescMethodUnary | DescMethodStreaming): boolean {

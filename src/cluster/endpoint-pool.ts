@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import type { Transport } from "@connectrpc/connect";
 import type { Connection } from "../transport/connection.js";
 import type { Endpoint } from "./endpoint.js";
-import type { EtcdError } from "../errors.js";
+import { InvalidOptionError, type EtcdError } from "../errors.js";
 
 /** Backoff of failed endpoints. */
 export interface BackoffOptions {
@@ -25,9 +25,9 @@ export interface EndpointSlot {
   /** The HTTP/2 connection, when the built-in transport is used. */
   readonly connection: Connection | undefined;
   readonly transport: Transport;
-  /** Closes what the transport holds open (set for transports that own their connection). */
-  readonly closeTransport: (() => void) | undefined;
-  /** Failures since the last success. */
+  /** Closes what the transport holds open; resolves once its sockets are closed. */
+  readonly closeTransport: (() => Promise<void>) | undefined;
+  /** Failures since the last success, counted once per backoff period (not once per call that saw it). */
   failures: number;
   /** `Date.now()` before which the endpoint is not tried unless nothing else is left; 0 when healthy. */
   retryAt: number;
@@ -55,7 +55,7 @@ export class EndpointPool extends EventEmitter<EndpointPoolEvents> {
     private readonly backoff: BackoffOptions,
   ) {
     super();
-    if (slots.length === 0) throw new TypeError("at least one endpoint is required");
+    if (slots.length === 0) throw new InvalidOptionError("at least one endpoint is required");
   }
 
   /** The endpoint calls go to now. */
@@ -95,16 +95,29 @@ export class EndpointPool extends EventEmitter<EndpointPoolEvents> {
     this.emit("recovered", slot.endpoint.address);
   }
 
-  /** Records a failure: the endpoint backs off, and the pin moves away from it. */
+  /**
+   * Records a failure: the endpoint backs off, and the pin moves away from it.
+   * Failures while it already backs off (the other calls that were waiting on
+   * the same dial or connection) do not lengthen the backoff: it grows with
+   * connection attempts, not with the number of calls that saw one fail.
+   */
   failed(slot: EndpointSlot, error: EtcdError): void {
-    slot.failures++;
     slot.lastError = error;
     const now = Date.now();
     slot.lastFailureAt = now;
+    if (slot.retryAt > now) {
+      this.movePinFrom(slot);
+      return;
+    }
+    slot.failures++;
     const ceiling = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(slot.failures - 1, 20));
     // Jitter between half and all of the ceiling, so clients do not return in lockstep.
     slot.retryAt = now + ceiling * (0.5 + Math.random() / 2);
     this.emit("failed", slot.endpoint.address, error, slot.retryAt);
+    this.movePinFrom(slot);
+  }
+
+  private movePinFrom(slot: EndpointSlot): void {
     if (this.slots[this.pinnedIndex] === slot && this.slots.length > 1) {
       this.pin((this.pinnedIndex + 1) % this.slots.length);
     }

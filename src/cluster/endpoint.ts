@@ -3,6 +3,8 @@
  * `https://host:port` or `[::1]:port`.
  * @module
  */
+import { isIP } from "node:net";
+import { InvalidOptionError } from "../errors.js";
 
 /** A parsed etcd client endpoint. */
 export interface Endpoint {
@@ -24,7 +26,7 @@ export const DEFAULT_CLIENT_PORT = 2379;
  * Parses one endpoint. A bare `host:port` is plaintext unless `secure` says
  * otherwise (for example when TLS options were given).
  *
- * @throws TypeError for an address that cannot be an etcd endpoint.
+ * @throws InvalidOptionError for an address that cannot be an etcd endpoint.
  */
 export function parseEndpoint(input: string, secure = false): Endpoint {
   const text = input.trim();
@@ -35,30 +37,33 @@ export function parseEndpoint(input: string, secure = false): Endpoint {
     const name = scheme[1]!.toLowerCase();
     if (name === "https") isSecure = true;
     else if (name === "http") isSecure = false;
-    else throw new TypeError(`endpoint "${input}": unsupported scheme "${name}" (use http or https)`);
+    else throw new InvalidOptionError(`endpoint "${input}": unsupported scheme "${name}" (use http or https)`);
     rest = text.slice(scheme[0].length);
   }
   rest = rest.replace(/\/+$/, "");
   if (rest === "" || rest.includes("/")) {
-    throw new TypeError(`endpoint "${input}": expected host:port, http://host:port or https://host:port`);
+    throw new InvalidOptionError(`endpoint "${input}": expected host:port, http://host:port or https://host:port`);
   }
   let host: string;
   let portText: string | undefined;
   if (rest.startsWith("[")) {
     const close = rest.indexOf("]");
-    if (close < 0) throw new TypeError(`endpoint "${input}": unbalanced "[" in IPv6 address`);
+    if (close < 0) throw new InvalidOptionError(`endpoint "${input}": unbalanced "[" in IPv6 address`);
     host = rest.slice(1, close);
     const after = rest.slice(close + 1);
-    if (after !== "" && !after.startsWith(":")) throw new TypeError(`endpoint "${input}": junk after IPv6 address`);
+    if (after !== "" && !after.startsWith(":")) throw new InvalidOptionError(`endpoint "${input}": junk after IPv6 address`);
     portText = after === "" ? undefined : after.slice(1);
   } else {
     const colon = rest.lastIndexOf(":");
     host = colon < 0 ? rest : rest.slice(0, colon);
     portText = colon < 0 ? undefined : rest.slice(colon + 1);
   }
-  const port = portText === undefined ? DEFAULT_CLIENT_PORT : Number(portText);
+  if (rest.startsWith("[") ? isIP(host) !== 6 : host.includes(":")) {
+    throw new InvalidOptionError(`endpoint "${input}": an IPv6 address goes in brackets, as [::1]:2379; anything else is host:port`);
+  }
+  const port = portText === undefined ? DEFAULT_CLIENT_PORT : portText === "" || !/^\d+$/.test(portText) ? NaN : Number(portText);
   if (host === "" || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new TypeError(`endpoint "${input}": invalid host or port`);
+    throw new InvalidOptionError(`endpoint "${input}": invalid host or port`);
   }
   const hostPart = host.includes(":") ? `[${host}]` : host;
   const address = `${hostPart}:${port}`;

@@ -8,14 +8,23 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { LeaderChangedError, ServerStoppedError, ServerTimeoutError, isConnectError, type EtcdError } from "../errors.js";
+import {
+  DeadlineExceededError,
+  EndpointUnavailableError,
+  LeaderChangedError,
+  LearnerNotSupportedError,
+  ServerStoppedError,
+  ServerTimeoutError,
+  isConnectError,
+  type EtcdError,
+} from "../errors.js";
 import { isConnectionLost, isUnsent } from "../transport/failure.js";
 
 // Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
+// LeaseGrant and LeaseRevoke are writes here: a grant repeated after a lost answer can create a
+// second lease (or report "exists" for one that was ours); the lease layer makes its own retries safe.
 const REPEATABLE = new Set([
   "etcdserverpb.KV/Range",
-  "etcdserverpb.Lease/LeaseGrant",
-  "etcdserverpb.Lease/LeaseRevoke",
   "etcdserverpb.Lease/LeaseTimeToLive",
   "etcdserverpb.Lease/LeaseLeases",
   "etcdserverpb.Cluster/MemberList",
@@ -99,4 +108,31 @@ export function retryDelayMs(attempt: number, baseMs = 25, capMs = 1000): number
  */
 export function mayHaveBeenApplied(err: EtcdError): boolean {
   return err instanceof ServerTimeoutError || err instanceof LeaderChangedError || err instanceof ServerStoppedError;
+}
+
+/**
+ * True for a deadline that ended the call: ours, or the server's (grpc's
+ * `DEADLINE_EXCEEDED` from the `grpc-timeout` we sent). Not etcd's own
+ * "request timed out", which is a {@link ServerTimeoutError}.
+ */
+export function isDeadline(err: EtcdError): boolean {
+  return err instanceof DeadlineExceededError || (err.code === Code.DeadlineExceeded && !err.rawMessage.startsWith("etcdserver:"));
+}
+
+/**
+ * True when an endpoint failed in a way that waiting a moment will not fix:
+ * nothing listens (refused), the name does not exist, or TLS or the protocol
+ * do not match. When every endpoint fails like this, a call fails at once
+ * rather than retrying until its deadline (unless it waits for ready).
+ */
+export function isDefinitiveFailure(err: EtcdError): boolean {
+  return err instanceof EndpointUnavailableError && (err.reason === "refused" || err.reason === "name-not-found" || isConfigurationFailure(err));
+}
+
+/**
+ * True for a TLS or protocol mismatch, or a learner refusing the call: no
+ * retry on that endpoint can fix it, waiting for ready or not.
+ */
+export function isConfigurationFailure(err: EtcdError): boolean {
+  return (err instanceof EndpointUnavailableError && (err.reason === "tls" || err.reason === "protocol")) || err instanceof LearnerNotSupportedError;
 }

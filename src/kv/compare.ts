@@ -11,6 +11,7 @@ import {
 } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { toBytes, type Bytes } from "./bytes.js";
 import { InvalidOptionError } from "../errors.js";
+import { toInt64, type Int64 } from "./int64.js";
 import { NUL, prefixEnd } from "./key-range.js";
 
 /** How a key's attribute is compared with the given operand. */
@@ -27,12 +28,6 @@ function result(op: CompareOperator): Compare_CompareResult {
   const r = RESULTS[op];
   if (r === undefined) throw new InvalidOptionError(`unknown compare operator ${JSON.stringify(op)}; use =, !=, < or >`);
   return r;
-}
-
-function int64(v: number | bigint, what: string): bigint {
-  if (typeof v === "bigint") return v;
-  if (!Number.isSafeInteger(v)) throw new InvalidOptionError(`${what} must be an integer, got ${v}`);
-  return BigInt(v);
 }
 
 /**
@@ -55,26 +50,26 @@ export class Compare {
   }
 
   /** Compare the key's version (changes since creation; 0 when absent). */
-  static version(key: Bytes, op: CompareOperator, version: number | bigint): Compare {
-    return Compare.make(key, op, Compare_CompareTarget.VERSION, { case: "version", value: int64(version, "version") });
+  static version(key: Bytes, op: CompareOperator, version: Int64): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.VERSION, { case: "version", value: toInt64(version, "version") });
   }
 
   /** Compare the revision at which the key was created (0 when absent). */
-  static createRevision(key: Bytes, op: CompareOperator, revision: number | bigint): Compare {
+  static createRevision(key: Bytes, op: CompareOperator, revision: Int64): Compare {
     return Compare.make(key, op, Compare_CompareTarget.CREATE, {
       case: "createRevision",
-      value: int64(revision, "createRevision"),
+      value: toInt64(revision, "createRevision"),
     });
   }
 
   /** Compare the revision of the key's last change (0 when absent). */
-  static modRevision(key: Bytes, op: CompareOperator, revision: number | bigint): Compare {
-    return Compare.make(key, op, Compare_CompareTarget.MOD, { case: "modRevision", value: int64(revision, "modRevision") });
+  static modRevision(key: Bytes, op: CompareOperator, revision: Int64): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.MOD, { case: "modRevision", value: toInt64(revision, "modRevision") });
   }
 
   /** Compare the ID of the lease attached to the key (0 for none). */
-  static lease(key: Bytes, op: CompareOperator, leaseId: number | bigint): Compare {
-    return Compare.make(key, op, Compare_CompareTarget.LEASE, { case: "lease", value: int64(leaseId, "lease") });
+  static lease(key: Bytes, op: CompareOperator, leaseId: Int64): Compare {
+    return Compare.make(key, op, Compare_CompareTarget.LEASE, { case: "lease", value: toInt64(leaseId, "lease") });
   }
 
   /** Apply the comparison to every key with this key as prefix (all must match). */

@@ -4,20 +4,14 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
-import {
-  CompactionRequestSchema,
-  KV as KVService,
-  type CompactionResponse,
-  type RangeRequest,
-  type TxnRequest,
-} from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { CompactionRequestSchema, KV as KVService, type RangeRequest, type TxnRequest } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { Bytes } from "./bytes.js";
 import { toConnectOptions, type CallOptions } from "../call-options.js";
-import { InvalidOptionError } from "../errors.js";
+import { toInt64, type Int64 } from "./int64.js";
 import type { KeyValue } from "./key-value.js";
-import { checkTxnSize, deleteRequest, putRequest, rangeRequest, type DeleteOptions, type GetOptions, type Op, type PutOptions } from "./op.js";
+import { checkTxn, deleteRequest, putRequest, rangeRequest, type DeleteOptions, type GetOptions, type Op, type PutOptions } from "./op.js";
 import { paginate, type PaginateOptions } from "./paginate.js";
-import { DeleteResult, GetResult, PutResult, TxnResult, type OpResult } from "./results.js";
+import { CompactResult, DeleteResult, GetResult, PutResult, TxnResult, type OpResult } from "./results.js";
 import { Txn } from "./txn.js";
 
 /** Options of a compaction. */
@@ -28,7 +22,10 @@ export interface CompactOptions extends CallOptions {
 
 /** Limits the KV layer checks before sending. */
 export interface KVLimits {
-  /** Most compares, or ops per branch, in one transaction (etcd's `--max-txn-ops`, default 128). */
+  /**
+   * Most compares, or ops per branch, in one transaction (etcd's `--max-txn-ops`,
+   * default 128); a nested transaction gets what its enclosing levels leave.
+   */
   maxTxnOps: number;
 }
 
@@ -63,11 +60,9 @@ export class KV {
   }
 
   /** Discards history before `revision`; older revisions can no longer be read or watched. */
-  compact(revision: bigint, options?: CompactOptions): Promise<CompactionResponse> {
-    if (typeof revision !== "bigint" || revision <= 0n) {
-      return Promise.reject(new InvalidOptionError(`compact revision must be a positive bigint, got ${String(revision)}`));
-    }
-    return this.raw.compact(create(CompactionRequestSchema, { revision, physical: options?.physical === true }), toConnectOptions(options));
+  async compact(revision: Int64, options?: CompactOptions): Promise<CompactResult> {
+    const rev = toInt64(revision, "compact revision", 1n);
+    return new CompactResult(await this.raw.compact(create(CompactionRequestSchema, { revision: rev, physical: options?.physical === true }), toConnectOptions(options)));
   }
 
   /** Starts a transaction: `txn().if(...).then(...).else(...).commit()`. */
@@ -102,7 +97,7 @@ export class KV {
   }
 
   private async commit(req: TxnRequest, options: CallOptions | undefined): Promise<TxnResult> {
-    checkTxnSize(req, this.limits.maxTxnOps);
+    checkTxn(req, this.limits.maxTxnOps);
     return new TxnResult(await this.raw.txn(req, toConnectOptions(options)));
   }
 }

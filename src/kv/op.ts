@@ -21,6 +21,7 @@ import {
 import { toBytes, type Bytes } from "./bytes.js";
 import type { Compare } from "./compare.js";
 import { InvalidKeyError, InvalidOptionError, TooManyOpsError } from "../errors.js";
+import { toInt64, type Int64 } from "./int64.js";
 import { resolveRange, type RangeSelector } from "./key-range.js";
 
 /** What to sort a range by. */
@@ -31,10 +32,14 @@ export type SortOrder = "none" | "ascend" | "descend";
 /** Options of a get (a Range request). */
 export interface GetOptions extends RangeSelector {
   /** At most this many pairs (0 = no limit). `more` tells when there were more. */
-  limit?: number | bigint;
+  limit?: Int64;
   /** Read the store as it was at this revision (0 = now). Fails when compacted. */
-  revision?: bigint;
-  /** Sort order of the result. */
+  revision?: Int64;
+  /**
+   * Sort order of the result. etcd returns keys in ascending key order anyway,
+   * so `{ target: "key", order: "ascend" }` is sent as "no sort" (sorting makes
+   * etcd read the whole rest of the range, even with a `limit`).
+   */
   sort?: { target?: SortTarget; order?: SortOrder };
   /** Serve from the member's local state without a quorum read: faster, possibly stale. */
   serializable?: boolean;
@@ -43,19 +48,19 @@ export interface GetOptions extends RangeSelector {
   /** Return only the count of keys in the range. */
   countOnly?: boolean;
   /** Only pairs last modified at or after this revision. */
-  minModRevision?: bigint;
+  minModRevision?: Int64;
   /** Only pairs last modified at or before this revision. */
-  maxModRevision?: bigint;
+  maxModRevision?: Int64;
   /** Only pairs created at or after this revision. */
-  minCreateRevision?: bigint;
+  minCreateRevision?: Int64;
   /** Only pairs created at or before this revision. */
-  maxCreateRevision?: bigint;
+  maxCreateRevision?: Int64;
 }
 
 /** Options of a put. */
 export interface PutOptions {
   /** Attach the key to this lease; the key is deleted when the lease expires. */
-  lease?: bigint;
+  lease?: Int64;
   /** Return the previous pair in the result's `prevKv`. */
   prevKv?: boolean;
   /** Keep the current value, only update the lease (the value argument must be empty). Fails if the key is absent. */
@@ -106,11 +111,8 @@ const SORT_ORDERS: Record<SortOrder, RangeRequest_SortOrder> = {
   descend: RangeRequest_SortOrder.DESCEND,
 };
 
-function nonNegative(v: number | bigint | undefined, what: string): bigint {
-  if (v === undefined) return 0n;
-  const n = typeof v === "bigint" ? v : Number.isSafeInteger(v) ? BigInt(v) : NaN;
-  if (typeof n !== "bigint" || n < 0n) throw new InvalidOptionError(`${what} must be a non-negative integer, got ${String(v)}`);
-  return n;
+function nonNegative(v: Int64 | undefined, what: string): bigint {
+  return v === undefined ? 0n : toInt64(v, what, 0n);
 }
 
 /** Builds a RangeRequest. */
@@ -120,11 +122,17 @@ export function rangeRequest(key: Bytes, o: GetOptions | undefined): RangeReques
   let sortTarget = RangeRequest_SortTarget.KEY;
   let sortOrder = RangeRequest_SortOrder.NONE;
   if (o.sort !== undefined) {
-    const t = SORT_TARGETS[o.sort.target ?? "key"];
-    const ord = SORT_ORDERS[o.sort.order ?? "ascend"];
-    if (t === undefined || ord === undefined) throw new InvalidOptionError(`invalid sort ${JSON.stringify(o.sort)}`);
-    sortTarget = t;
-    sortOrder = ord;
+    const target = o.sort.target ?? "key";
+    const order = o.sort.order ?? "ascend";
+    const t = Object.hasOwn(SORT_TARGETS, target) ? SORT_TARGETS[target] : undefined;
+    const ord = Object.hasOwn(SORT_ORDERS, order) ? SORT_ORDERS[order] : undefined;
+    if (t === undefined) throw new InvalidOptionError(`sort.target ${JSON.stringify(target)} is not one of ${Object.keys(SORT_TARGETS).join(", ")}`);
+    if (ord === undefined) throw new InvalidOptionError(`sort.order ${JSON.stringify(order)} is not one of ${Object.keys(SORT_ORDERS).join(", ")}`);
+    // Keys come back in ascending key order unsorted; asking for that sort makes etcd sort the whole rest of the range.
+    if (!(t === RangeRequest_SortTarget.KEY && ord === RangeRequest_SortOrder.ASCEND)) {
+      sortTarget = t;
+      sortOrder = ord;
+    }
   }
   return create(RangeRequestSchema, {
     key: k,
@@ -149,14 +157,13 @@ export function putRequest(key: Bytes, value: Bytes, o: PutOptions | undefined):
   if (k.length === 0) throw new InvalidKeyError("key is empty; etcd has no empty key");
   const v = toBytes(value, "value");
   if (o === undefined) return create(PutRequestSchema, { key: k, value: v });
+  const lease = o.lease === undefined ? 0n : toInt64(o.lease, "lease", 0n);
   if (o.ignoreValue && v.length > 0) throw new InvalidOptionError("ignoreValue: pass an empty value; the stored one is kept");
-  if (o.ignoreLease && o.lease !== undefined && o.lease !== 0n) {
-    throw new InvalidOptionError("ignoreLease: do not pass a lease; the attached one is kept");
-  }
+  if (o.ignoreLease && lease !== 0n) throw new InvalidOptionError("ignoreLease: do not pass a lease; the attached one is kept");
   return create(PutRequestSchema, {
     key: k,
     value: v,
-    lease: o.lease ?? 0n,
+    lease,
     prevKv: o.prevKv === true,
     ignoreValue: o.ignoreValue === true,
     ignoreLease: o.ignoreLease === true,
@@ -221,14 +228,46 @@ export const Op = {
   },
 };
 
-/** Throws when any level of a transaction holds more than `maxOps` compares or ops in a branch. */
-export function checkTxnSize(req: TxnRequest, maxOps: number): void {
+/**
+ * Checks a transaction as etcd will before it runs it, so bad input is
+ * refused before anything is sent: at most `maxOps` compares or ops per
+ * branch, where a nested transaction gets what its parent level leaves
+ * (`maxOps` minus the parent's largest of compares, success and failure),
+ * and at every level no empty key, no value with `ignoreValue`, no lease with
+ * `ignoreLease`, and only known sort options.
+ *
+ * @throws TooManyOpsError, InvalidKeyError or InvalidOptionError.
+ */
+export function checkTxn(req: TxnRequest, maxOps: number): void {
   const n = Math.max(req.compare.length, req.success.length, req.failure.length);
   if (n > maxOps) throw new TooManyOpsError(n, maxOps);
+  for (const c of req.compare) if (c.key.length === 0) throw new InvalidKeyError("a comparison has an empty key");
   for (const branch of [req.success, req.failure]) {
-    for (const op of branch) {
-      if (op.request.case === "requestTxn") checkTxnSize(op.request.value, maxOps);
-    }
+    for (const op of branch) checkRequestOp(op, maxOps - n);
   }
 }
 
+function checkRequestOp(op: RequestOp, maxOps: number): void {
+  const r = op.request;
+  switch (r.case) {
+    case "requestRange":
+      if (r.value.key.length === 0) throw new InvalidKeyError("a get in a transaction has an empty key");
+      if (RangeRequest_SortOrder[r.value.sortOrder] === undefined || RangeRequest_SortTarget[r.value.sortTarget] === undefined) {
+        throw new InvalidOptionError("a get in a transaction has an unknown sort order or target");
+      }
+      return;
+    case "requestPut":
+      if (r.value.key.length === 0) throw new InvalidKeyError("a put in a transaction has an empty key");
+      if (r.value.ignoreValue && r.value.value.length > 0) throw new InvalidOptionError("a put in a transaction has ignoreValue and a value");
+      if (r.value.ignoreLease && r.value.lease !== 0n) throw new InvalidOptionError("a put in a transaction has ignoreLease and a lease");
+      return;
+    case "requestDeleteRange":
+      if (r.value.key.length === 0) throw new InvalidKeyError("a delete in a transaction has an empty key");
+      return;
+    case "requestTxn":
+      checkTxn(r.value, maxOps);
+      return;
+    default:
+      throw new InvalidOptionError("a transaction holds an op of no known kind");
+  }
+}

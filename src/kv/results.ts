@@ -3,6 +3,7 @@
  * @module
  */
 import type {
+  CompactionResponse,
   DeleteRangeResponse,
   PutResponse,
   RangeResponse,
@@ -10,6 +11,8 @@ import type {
   ResponseOp,
   TxnResponse,
 } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { Code } from "@connectrpc/connect";
+import { EtcdError } from "../errors.js";
 import { KeyValue, wrapAll } from "./key-value.js";
 
 const NO_HEADER_REVISION = 0n;
@@ -129,6 +132,24 @@ export class DeleteResult {
   }
 }
 
+/** Result of a compaction. */
+export class CompactResult {
+  constructor(
+    /** The response as received. */
+    readonly raw: CompactionResponse,
+  ) {}
+
+  /** Cluster, member and revision of the answer. */
+  get header(): ResponseHeader | undefined {
+    return this.raw.header;
+  }
+
+  /** Store revision when the compaction was done (compaction creates no revision). */
+  get revision(): bigint {
+    return this.raw.header?.revision ?? NO_HEADER_REVISION;
+  }
+}
+
 /** The result of one op of a transaction. */
 export type OpResult = GetResult | PutResult | DeleteResult | TxnResult;
 
@@ -176,6 +197,6 @@ function opResult(r: ResponseOp): OpResult {
     case "responseTxn":
       return new TxnResult(res.value);
     default:
-      throw new TypeError("transaction response holds an op of unknown kind");
+      throw new EtcdError("transaction response holds an op of unknown kind", Code.Internal);
   }
 }

@@ -2,7 +2,8 @@
  * A namespace: a view of the client in which every key lives under a prefix.
  * @module
  */
-import type { CompactionResponse, RangeRequest } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import type { RangeRequest } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import type { Int64 } from "../kv/int64.js";
 import type { CallOptions } from "../call-options.js";
 import type { Etcd } from "../client.js";
 import { runStm, type Stm, type StmOptions, type StmResult } from "../concurrency/stm.js";
@@ -11,7 +12,7 @@ import type { KeyValue } from "../kv/key-value.js";
 import type { CompactOptions, KV } from "../kv/kv.js";
 import { deleteRequest, putRequest, rangeRequest, type DeleteOptions, type GetOptions, type Op, type PutOptions } from "../kv/op.js";
 import { paginate, type PaginateOptions } from "../kv/paginate.js";
-import { DeleteResult, GetResult, PutResult, type OpResult, type TxnResult } from "../kv/results.js";
+import { DeleteResult, GetResult, PutResult, type CompactResult, type OpResult, type TxnResult } from "../kv/results.js";
 import { Txn } from "../kv/txn.js";
 import { KeyPrefix } from "./key-prefix.js";
 
@@ -88,7 +89,7 @@ export class Namespace implements KVMethods {
   }
 
   /** Compaction is cluster-wide: the same as `etcd.compact`. */
-  compact(revision: bigint, options?: CompactOptions): Promise<CompactionResponse> {
+  compact(revision: Int64, options?: CompactOptions): Promise<CompactResult> {
     return this.etcd.kv.compact(revision, options);
   }
 

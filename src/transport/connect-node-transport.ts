@@ -1,17 +1,30 @@
 /**
  * connect-node's stock gRPC transport for one endpoint, kept selectable
  * (`transport: "connect-node"`) as a cross-check of the built-in one. Its
- * failures carry little structure, so they are classified by cause here:
- * connect-node reports a killed peer as `Canceled` and TLS failures as
- * `Internal`, which must not read as the caller's cancel or a server bug.
+ * failures carry little structure, so they are marked here by where they
+ * happened: before the connection was up (never sent), or after (the request
+ * may have reached the server). connect-node reports a killed peer as
+ * `Canceled` and a reset stream as `Internal`, which must not read as the
+ * caller's cancel or a server bug.
+ *
+ * A known difference from the built-in transport: connect-node counts a
+ * connection ready once TCP (and TLS) is up, before the server's HTTP/2
+ * SETTINGS arrive, and writes a call's request at once. A call whose deadline
+ * or signal fires while the handshake is still pending ends at that moment,
+ * but its request may still reach the server when the handshake completes;
+ * such a call is therefore never counted as "never sent".
  * @module
  */
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
-import { classifyDialError, type TlsOptions } from "./connection.js";
+import { dialFailureReason, type TlsOptions } from "./dial.js";
 import type { Endpoint } from "../cluster/endpoint.js";
+import { CallBudget, MAX_TIMER_MS, startTimer, stopTimer, type Timer } from "../deadline.js";
 import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
+import { MIN_PING_INTERVAL_MS } from "./keep-alive.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createConnectNodeTransport}. */
@@ -26,37 +39,40 @@ export interface ConnectNodeTransportOptions {
 }
 
 // Node error codes that mean no connection existed, so no request was sent.
-const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_NONAME", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+// A stream the server refused (REFUSED_STREAM: it did no work on it), or one Node never opened because the session was going away.
+const NEVER_PROCESSED = /REFUSED_STREAM|ERR_HTTP2_GOAWAY_SESSION/;
 
 /** `e` and its `cause`s, outermost first (connect wraps Node's socket errors). */
 function causeChain(e: unknown): unknown[] {
   const chain: unknown[] = [];
-  for (let c = e, depth = 0; c !== undefined && depth < 8; depth++) {
+  for (let c = e, depth = 0; c !== undefined && c !== null && depth < 8; depth++) {
     chain.push(c);
-    c = typeof c === "object" && c !== null ? (c as { cause?: unknown }).cause : undefined;
+    c = typeof c === "object" ? (c as { cause?: unknown }).cause : undefined;
   }
   return chain;
 }
 
-/** The innermost error of a `cause` chain. */
-function rootCause(e: unknown): unknown {
-  return causeChain(e).at(-1);
-}
-
-function classify(e: unknown, signal: AbortSignal | undefined, endpoint: Endpoint): unknown {
+/**
+ * Marks a failure of a call made on a connection that was up: whether the
+ * request may have reached the server decides whether a write may be retried.
+ */
+function markCallFailure(e: unknown, signal: AbortSignal | undefined, endpoint: Endpoint): unknown {
   if (signal?.aborted || !isConnectError(e)) return e;
-  // A TLS or HTTP/2 handshake failure can surface on the first request (a TLS 1.3
-  // server rejects our certificate after the client's handshake is done); the
-  // server's application never saw the request.
-  const root = rootCause(e);
-  const reason = classifyDialError(root, endpoint.secure);
-  if (reason === "tls" || reason === "protocol") return markUnsent(new EndpointUnavailableError(endpoint.address, reason, root));
+  const chain = causeChain(e);
+  const root = chain[chain.length - 1];
+  // A TLS failure can surface on the first request (a TLS 1.3 server rejects our certificate
+  // after the client's handshake is done); the server's application never saw the request.
+  if (dialFailureReason(root, endpoint.secure) === "tls") return markUnsent(new EndpointUnavailableError(endpoint.address, "tls", root));
   // connect's own send limit: the same client-side refusal as the built-in transport's.
   const tooLarge = /message size (\d+) is larger than configured writeMaxBytes (\d+)/.exec(e.rawMessage);
   if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
-  const codes = causeChain(e).map((c) => (c as { code?: unknown } | null)?.code);
-  if (codes.some((c) => typeof c === "string" && NOT_CONNECTED.has(c))) return markUnsent(e);
-  // Without a server status, Canceled/Internal/Unavailable/Unknown come from the connection, not from etcd.
+  const codes = chain.map((c) => String((c as { code?: unknown }).code ?? ""));
+  if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
+  const texts = chain.map((c) => `${(c as { code?: unknown }).code ?? ""} ${c instanceof Error ? c.message : ""}`);
+  if (texts.some((t) => NEVER_PROCESSED.test(t))) return markUnsent(e);
+  // Without a server status, Canceled/Internal/Unavailable/Unknown come from the connection, not from etcd:
+  // the request may have been read and applied.
   const fromServer = e.metadata.has("grpc-status") || e.rawMessage.startsWith("etcdserver:");
   const connectionCodes = [Code.Canceled, Code.Internal, Code.Unavailable, Code.Unknown, Code.Aborted];
   if (!fromServer && connectionCodes.includes(e.code)) {
@@ -65,30 +81,66 @@ function classify(e: unknown, signal: AbortSignal | undefined, endpoint: Endpoin
   return e;
 }
 
+/**
+ * Resolves when `socket` has closed. connect-node destroys its sessions and
+ * their sockets on abort, with one exception: a session that failed its TLS
+ * handshake late (a TLS 1.3 server refusing our certificate) can be left
+ * with its socket half open, and destroying that socket from outside makes
+ * the session emit an error nobody listens to any more (an uncaught
+ * exception). Such a socket is unref'd after a second, so it cannot keep the
+ * process alive, and left for the server to close.
+ */
+function closedOrReleased(socket: Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      socket.unref();
+      resolve();
+    }, 1000);
+    t.unref();
+    socket.once("close", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 /** A transport that owns its connection and can be closed. */
 export interface ClosableTransport extends Transport {
-  /** Closes the connection; calls in flight fail. */
-  close(): void;
+  /** Closes the connection; calls in flight fail. Resolves once every socket is closed. */
+  close(): Promise<void>;
 }
 
 /** Creates connect-node's gRPC transport for one endpoint, with failures classified by cause. */
 export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectNodeTransportOptions): ClosableTransport {
   const tls = options.tls;
-  const nodeOptions = endpoint.secure
-    ? {
-        ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
-        ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
-        ...(tls?.key !== undefined ? { key: tls.key } : {}),
-        ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
-        rejectUnauthorized: tls?.insecureSkipVerify !== true,
-      }
-    : {};
+  // Our own sockets (the same ones http2.connect would open), so close() can wait for them.
+  const sockets = new Set<Socket>();
+  const createConnection = (): Socket => {
+    const socket: Socket = endpoint.secure
+      ? tlsConnect({
+          host: endpoint.host,
+          port: endpoint.port,
+          ALPNProtocols: ["h2"],
+          ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+          ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+          ...(tls?.key !== undefined ? { key: tls.key } : {}),
+          ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
+          rejectUnauthorized: tls?.insecureSkipVerify !== true,
+        })
+      : netConnect({ host: endpoint.host, port: endpoint.port });
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    // The session reports socket errors; a late TLS alert after it let go of the socket must not crash the process.
+    socket.on("error", () => undefined);
+    return socket;
+  };
   const pings =
     options.keepAliveIntervalMs > 0
-      ? { pingIntervalMs: Math.max(5000, options.keepAliveIntervalMs), pingTimeoutMs: options.keepAliveTimeoutMs }
+      ? { pingIntervalMs: Math.max(MIN_PING_INTERVAL_MS, options.keepAliveIntervalMs), pingTimeoutMs: options.keepAliveTimeoutMs }
       : {};
   // Our own session manager, so close() can end the connection instead of waiting for its idle timeout.
-  const sessionManager = new Http2SessionManager(endpoint.origin, pings, nodeOptions);
+  const sessionManager = new Http2SessionManager(endpoint.origin, pings, { createConnection });
   const inner = createGrpcTransport({
     baseUrl: endpoint.origin,
     sessionManager,
@@ -96,6 +148,8 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
     ...(options.maxReceiveMessageBytes !== undefined ? { readMaxBytes: options.maxReceiveMessageBytes } : {}),
     ...(options.maxSendMessageBytes !== undefined ? { writeMaxBytes: options.maxSendMessageBytes } : {}),
   });
+  let closing: Promise<void> | undefined;
+
   /**
    * Connects (or checks the connection) before a call, bounded by the dial
    * timeout, so a refused, TLS-mismatched or unanswering endpoint fails as
@@ -106,23 +160,68 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
     return st === "open" || st === "idle" ? undefined : connectWithin();
   };
   const connectWithin = async (): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), options.dialTimeoutMs)));
+    let timer: Timer;
+    const timedOut = new Promise<"timeout">((r) => {
+      timer = startTimer(options.dialTimeoutMs, () => r("timeout"), true);
+    });
     const result = await Promise.race([sessionManager.connect(), timedOut]);
-    clearTimeout(timer);
+    stopTimer(timer);
     if (result === "timeout") {
       sessionManager.abort();
       throw markUnsent(new EndpointUnavailableError(endpoint.address, "dial-timeout", undefined, options.dialTimeoutMs));
     }
     if (result === "error") {
-      const cause = sessionManager.error();
-      const root = rootCause(cause);
-      throw markUnsent(new EndpointUnavailableError(endpoint.address, classifyDialError(root, endpoint.secure), root));
+      const root = causeChain(sessionManager.error()).at(-1);
+      throw markUnsent(new EndpointUnavailableError(endpoint.address, dialFailureReason(root, endpoint.secure), root));
     }
   };
+
+  /**
+   * The connection wait raced against the call's deadline and signal, then the
+   * call with what is left. connect's own timer cannot take delays past
+   * 2^31 - 1 ms; such deadlines are enforced through a linked signal instead,
+   * which `release` drops once the call (or stream) is over.
+   */
+  async function run<T>(
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    call: (signal: AbortSignal | undefined, timeoutMs: number | undefined) => Promise<T>,
+  ): Promise<{ value: T; release: () => void }> {
+    const none = (): void => undefined;
+    if (closing !== undefined) throw markUnsent(new EndpointUnavailableError(endpoint.address, "closed"));
+    // connect writes grpc-timeout as `${timeoutMs}m`: it must be a whole number of milliseconds.
+    const whole = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.max(1, Math.ceil(ms)));
+    const connecting = ready();
+    if (connecting === undefined && (timeoutMs === undefined || timeoutMs < MAX_TIMER_MS)) {
+      return { value: await call(signal, whole(timeoutMs)), release: none };
+    }
+    const budget = new CallBudget(timeoutMs ?? Infinity, signal);
+    if (connecting !== undefined) {
+      try {
+        await budget.race(connecting);
+      } catch (e) {
+        throw markUnsent(e as object);
+      }
+    }
+    const left = budget.transportTimeout();
+    if (left === undefined || left < MAX_TIMER_MS) return { value: await call(signal, whole(left)), release: none };
+    const linked = budget.linkedSignal();
+    try {
+      return { value: await call(linked.signal, undefined), release: linked.dispose };
+    } catch (e) {
+      linked.dispose();
+      throw e;
+    }
+  }
+
   return {
-    close(): void {
-      sessionManager.abort();
+    close(): Promise<void> {
+      if (closing === undefined) {
+        sessionManager.abort(new ConnectError("the client closed the connection", Code.Canceled));
+        // The sessions destroy their sockets (see closedOrReleased for the one exception).
+        closing = Promise.all([...sockets].map(closedOrReleased)).then(() => undefined);
+      }
+      return closing;
     },
     unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -132,12 +231,15 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       input: MessageInitShape<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      const call = () => inner.unary(method, signal, timeoutMs, header, input, contextValues);
-      const connecting = ready();
-      const p = connecting === undefined ? call() : connecting.then(call);
-      return p.catch((e: unknown) => {
-        throw classify(e, signal, endpoint);
-      });
+      return run(signal, timeoutMs, (s, t) => inner.unary(method, s, t, header, input, contextValues)).then(
+        (r) => {
+          r.release();
+          return r.value;
+        },
+        (e: unknown) => {
+          throw markCallFailure(e, signal, endpoint);
+        },
+      );
     },
     async stream<I extends DescMessage, O extends DescMessage>(
       method: DescMethodStreaming<I, O>,
@@ -148,11 +250,11 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
       let res: StreamResponse<I, O>;
+      let release: () => void;
       try {
-        await ready();
-        res = await inner.stream(method, signal, timeoutMs, header, input, contextValues);
+        ({ value: res, release } = await run(signal, timeoutMs, (s, t) => inner.stream(method, s, t, header, input, contextValues)));
       } catch (e) {
-        throw classify(e, signal, endpoint);
+        throw markCallFailure(e, signal, endpoint);
       }
       const source = res.message;
       return {
@@ -163,7 +265,9 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
           try {
             yield* source;
           } catch (e) {
-            throw classify(e, signal, endpoint);
+            throw markCallFailure(e, signal, endpoint);
+          } finally {
+            release();
           }
         })(),
       };

@@ -1,43 +1,45 @@
 /**
- * One HTTP/2 connection to one endpoint: opened lazily, shared by every call
- * and stream to that endpoint, watched with PINGs while streams are open, and
- * replaced after it fails or the server sends GOAWAY.
+ * One HTTP/2 connection to one endpoint: dialled lazily (see `dial.ts`),
+ * shared by every call and stream to that endpoint, watched with PINGs while
+ * streams are open (see `keep-alive.ts`), and replaced after it fails or the
+ * server sends GOAWAY. A session draining after GOAWAY keeps its open
+ * streams until they end, for at most one ping cycle (node:http2 cannot ping
+ * a closing session, so a member hanging while draining is found this way);
+ * {@link Connection.close} ends it at once.
  * @module
  */
 import * as http2 from "node:http2";
 import { EventEmitter } from "node:events";
-import { connect as netConnect, isIP, type Socket } from "node:net";
-import { connect as tlsConnect, type SecureContextOptions } from "node:tls";
+import type { Socket } from "node:net";
 import type { Endpoint } from "../cluster/endpoint.js";
-import { EndpointUnavailableError, type EndpointFailureReason } from "../errors.js";
+import { startTimer, stopTimer } from "../deadline.js";
+import { EndpointUnavailableError } from "../errors.js";
+import { closeSocket, dial, dialFailureReason, type LookupFunction, type TlsOptions } from "./dial.js";
+import { KeepAlive } from "./keep-alive.js";
 
-/** TLS settings for `https` endpoints. */
-export interface TlsOptions {
-  /** PEM CA bundle that signs the server certificate (default: Node's root store). */
-  ca?: string | Buffer | Array<string | Buffer>;
-  /** PEM client certificate, for servers that verify clients (mTLS). */
-  cert?: string | Buffer;
-  /** PEM private key of the client certificate. */
-  key?: string | Buffer;
-  /** Server name to verify the certificate against, when it differs from the endpoint host. */
-  servername?: string;
-  /** Skip certificate verification. Only for tests; never in production. */
-  insecureSkipVerify?: boolean;
-}
+export type { TlsOptions } from "./dial.js";
 
 /** How a {@link Connection} dials and checks its peer. */
 export interface ConnectionOptions {
-  /** Fail a connection attempt that is not established (TCP, TLS, HTTP/2 settings) within this time. */
+  /** Fail a connection attempt that is not established (DNS, TCP, TLS, HTTP/2 settings) within this time. */
   dialTimeoutMs: number;
+  /** Most of `dialTimeoutMs` the name lookup may take (default: all of it). */
+  lookupTimeoutMs?: number | undefined;
+  /** Most of `dialTimeoutMs` the TCP connect may take (default: all that is left). */
+  connectTimeoutMs?: number | undefined;
+  /** Most of `dialTimeoutMs` the TLS handshake may take (default: all that is left). */
+  tlsTimeoutMs?: number | undefined;
   /**
    * While at least one call or stream is open, send an HTTP/2 PING at this interval.
-   * etcd refuses pings closer than 5 s apart (GOAWAY `too_many_pings`), so values
-   * under 5000 are raised to 5000. 0 disables pings.
+   * Values under 10000 are raised to 10000 (etcd refuses pings closer than 5 s
+   * apart; see `MIN_PING_INTERVAL_MS`). 0 disables pings.
    */
   keepAliveIntervalMs: number;
-  /** Declare the connection dead when a PING is not answered within this time. */
+  /** Declare the connection dead when a PING is not answered within this time after it was sent. */
   keepAliveTimeoutMs: number;
   tls?: TlsOptions | undefined;
+  /** Name lookup for host names (default: the system resolver). */
+  lookup?: LookupFunction | undefined;
 }
 
 /** Where a connection is in its life. */
@@ -48,9 +50,6 @@ export interface ConnectionEvents {
   state: [state: ConnectionState, error?: EndpointUnavailableError];
 }
 
-const MIN_PING_INTERVAL_MS = 5000;
-/** Delay between a call opening on an idle connection and an overdue PING. */
-const PING_AFTER_OPEN_MS = 20;
 // Large windows let a big range response arrive without waiting on WINDOW_UPDATE round trips.
 const STREAM_WINDOW_BYTES = 4 << 20;
 const SESSION_WINDOW_BYTES = 16 << 20;
@@ -64,22 +63,35 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   state: ConnectionState = "idle";
   /** The error that ended the last session or dial, if any. */
   lastError: EndpointUnavailableError | undefined;
-  /** Round-trip time of the last answered PING, in milliseconds. */
-  lastRttMs: number | undefined;
-  /** Calls and streams open on this connection right now. */
-  openStreams = 0;
 
+  /** The session new streams go to. */
   private session: http2.ClientHttp2Session | undefined;
+  /** Every session not yet closed, the draining ones included, with its pings. */
+  private readonly live = new Map<http2.ClientHttp2Session, KeepAlive>();
+  private readonly sockets = new Set<Socket>();
   private dialing: Promise<http2.ClientHttp2Session> | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pingDue = false;
-  private closed = false;
+  private dialAbort: AbortController | undefined;
+  private closing: Promise<void> | undefined;
+  private retiredRttMs: number | undefined;
 
   constructor(
     readonly endpoint: Endpoint,
     private readonly options: ConnectionOptions,
   ) {
     super();
+  }
+
+  /** Calls and streams open on this connection right now (draining sessions included). */
+  get openStreams(): number {
+    let n = 0;
+    for (const k of this.live.values()) n += k.openStreams;
+    return n;
+  }
+
+  /** Round-trip time of the last answered PING, in milliseconds. */
+  get lastRttMs(): number | undefined {
+    const current = this.session !== undefined ? this.live.get(this.session)?.lastRttMs : undefined;
+    return current ?? this.retiredRttMs;
   }
 
   /**
@@ -89,117 +101,143 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   acquire(): http2.ClientHttp2Session | Promise<http2.ClientHttp2Session> {
     const s = this.session;
     if (s !== undefined && !s.closed && !s.destroyed) return s;
-    return this.dialing ?? (this.dialing = this.dial());
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    return this.dialing ?? (this.dialing = this.open());
   }
 
-  /** Counts a stream opened on the current session; sends a PING that fell due while none was open. */
-  streamOpened(): void {
-    if (this.openStreams++ === 0 && this.pingDue) this.sendDuePing();
+  /** Counts a stream opened on `session`; sends a PING that fell due while none was open. */
+  streamOpened(session: http2.ClientHttp2Session): void {
+    this.live.get(session)?.opened();
   }
 
-  /** Counts a stream closed. */
-  streamClosed(): void {
-    this.openStreams--;
+  /** Counts a stream closed on `session`. */
+  streamClosed(session: http2.ClientHttp2Session): void {
+    this.live.get(session)?.closed();
   }
 
-  /** Closes the session now; open streams fail. The connection cannot be used again. */
-  close(): void {
-    this.closed = true;
-    this.stopPings();
-    const s = this.session;
-    this.session = undefined;
-    s?.destroy();
-    this.setState("closed");
-  }
-
-  private dial(): Promise<http2.ClientHttp2Session> {
-    if (this.closed) {
-      return Promise.reject(new EndpointUnavailableError(this.endpoint.address, "closed"));
+  /**
+   * Closes the connection for good: abandons a dial in flight, destroys every
+   * session (draining ones too; their streams fail), and resolves once every
+   * socket is closed. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.dialAbort?.abort(this.closedError());
+    for (const [session, keepAlive] of this.live) {
+      keepAlive.stop();
+      session.destroy();
     }
+    this.session = undefined;
+    const dialing = this.dialing?.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.closing = Promise.all([dialing, ...[...this.sockets].map(closeSocket)]).then(() => undefined);
+    this.setState("closed");
+    return this.closing;
+  }
+
+  private closedError(): EndpointUnavailableError {
+    return new EndpointUnavailableError(this.endpoint.address, "closed", "the client closed the connection");
+  }
+
+  private async open(): Promise<http2.ClientHttp2Session> {
+    const ac = new AbortController();
+    this.dialAbort = ac;
     this.setState("connecting");
-    return new Promise((resolve, reject) => {
-      const { endpoint, options } = this;
-      const tls = options.tls;
-      const secure: SecureContextOptions & Record<string, unknown> = {};
-      if (endpoint.secure) {
-        if (tls?.ca !== undefined) secure.ca = tls.ca;
-        if (tls?.cert !== undefined) secure.cert = tls.cert;
-        if (tls?.key !== undefined) secure.key = tls.key;
-        if (tls?.servername !== undefined) secure.servername = tls.servername;
-        if (tls?.insecureSkipVerify) secure.rejectUnauthorized = false;
-      }
-      let session: http2.ClientHttp2Session;
-      let socket: Socket;
-      try {
-        // We open the socket ourselves: an http2 session does not report socket
-        // errors that arrive right after the TLS handshake (a server rejecting
-        // our client certificate under TLS 1.3), so we listen on the socket.
-        socket = endpoint.secure
-          ? tlsConnect({
-              ...secure,
-              host: endpoint.host,
-              port: endpoint.port,
-              ALPNProtocols: ["h2"],
-              ...(secure.servername === undefined && isIP(endpoint.host) === 0 ? { servername: endpoint.host } : {}),
-            })
-          : netConnect({ host: endpoint.host, port: endpoint.port });
-        socket.setNoDelay(true);
-        session = http2.connect(endpoint.origin, {
-          createConnection: () => socket,
-          settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
-          // The server may cap streams per connection; let Node queue beyond it.
-          peerMaxConcurrentStreams: 1000,
-        });
-      } catch (e) {
-        this.dialing = undefined;
-        const err = new EndpointUnavailableError(endpoint.address, classifyDialError(e), e);
+    const { endpoint, options } = this;
+    const started = performance.now();
+    try {
+      const socket = await dial({
+        host: endpoint.host,
+        port: endpoint.port,
+        address: endpoint.address,
+        tls: endpoint.secure ? (options.tls ?? {}) : undefined,
+        timeoutMs: options.dialTimeoutMs,
+        lookupTimeoutMs: options.lookupTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+        tlsTimeoutMs: options.tlsTimeoutMs,
+        signal: ac.signal,
+        lookup: options.lookup,
+      });
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+      const session = await this.handshake(socket, options.dialTimeoutMs - (performance.now() - started), ac.signal);
+      this.session = session;
+      this.lastError = undefined;
+      this.setState("ready");
+      return session;
+    } catch (e) {
+      const err = e instanceof EndpointUnavailableError ? e : new EndpointUnavailableError(endpoint.address, "other", e);
+      if (this.closing === undefined) {
         this.lastError = err;
         this.setState("idle", err);
-        reject(err);
-        return;
       }
+      throw err;
+    } finally {
+      this.dialing = undefined;
+      this.dialAbort = undefined;
+    }
+  }
+
+  /**
+   * Runs HTTP/2 over a connected socket. Ready only once the server's SETTINGS
+   * frame arrives: a blackholed acceptor completes TCP (and TLS, through some
+   * proxies) but never sends it, and must fail within the dial timeout.
+   */
+  private handshake(socket: Socket, ms: number, signal: AbortSignal): Promise<http2.ClientHttp2Session> {
+    const { endpoint, options } = this;
+    return new Promise((resolve, reject) => {
+      const session = http2.connect(endpoint.origin, {
+        createConnection: () => socket,
+        settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
+        // The server may cap streams per connection; let Node queue beyond it.
+        peerMaxConcurrentStreams: 1000,
+      });
+      const keepAlive = new KeepAlive(
+        session,
+        { intervalMs: options.keepAliveIntervalMs, timeoutMs: options.keepAliveTimeoutMs },
+        () => this.fail(session, new EndpointUnavailableError(endpoint.address, "ping-timeout", undefined, options.keepAliveTimeoutMs)),
+      );
+      this.live.set(session, keepAlive);
       let settled = false;
-      // The socket and the session report errors separately; either ends the dial or the session.
+      const cleanup = (): void => {
+        settled = true;
+        stopTimer(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const failHandshake = (err: unknown): void => {
+        if (settled) return;
+        cleanup();
+        session.destroy();
+        void closeSocket(socket).then(() => reject(err));
+      };
+      const timer = startTimer(
+        ms,
+        () => failHandshake(new EndpointUnavailableError(endpoint.address, "dial-timeout", undefined, options.dialTimeoutMs)),
+        true,
+      );
+      const onAbort = (): void => failHandshake(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      // The socket and the session report errors separately (an http2 session misses socket errors
+      // right after the TLS handshake, e.g. a TLS 1.3 server rejecting our client certificate).
       const onError = (e: Error): void => {
-        const err = new EndpointUnavailableError(endpoint.address, settled ? "connection-lost" : classifyDialError(e, endpoint.secure), e);
-        if (!settled) onFail(err);
-        else this.fail(session, err);
+        if (!settled) failHandshake(new EndpointUnavailableError(endpoint.address, dialFailureReason(e, endpoint.secure), e));
+        else this.fail(session, new EndpointUnavailableError(endpoint.address, "connection-lost", e));
       };
       socket.on("error", onError);
-      const timer = setTimeout(() => {
-        onFail(new EndpointUnavailableError(endpoint.address, "dial-timeout", undefined, options.dialTimeoutMs));
-      }, options.dialTimeoutMs);
-      const onFail = (err: EndpointUnavailableError): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.dialing = undefined;
-        this.lastError = err;
-        session.destroy();
-        socket.destroy();
-        this.setState("idle", err);
-        reject(err);
-      };
-      // Ready only once the server's SETTINGS frame arrives: a blackholed
-      // acceptor completes TCP (and "connect") but never sends it, and must
-      // fail within dialTimeout like an endpoint that does not accept at all.
+      session.on("error", onError);
       session.once("remoteSettings", () => {
         if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.dialing = undefined;
+        cleanup();
         try {
           session.setLocalWindowSize(SESSION_WINDOW_BYTES);
         } catch {
           // Only an optimisation; a session that refuses it still works.
         }
-        this.session = session;
-        this.lastError = undefined;
-        this.setState("ready");
-        this.startPings();
         resolve(session);
       });
-      session.on("error", onError);
+      let draining = false;
       session.on("goaway", (code) => {
         // Streams already open finish; new calls dial a fresh session.
         if (this.session === session) {
@@ -209,96 +247,47 @@ export class Connection extends EventEmitter<ConnectionEvents> {
           }
           this.setState("idle", this.lastError);
         }
-        session.close();
+        if (!session.closed) session.close();
+        if (draining) return;
+        draining = true;
+        // node:http2 cancels PINGs on a closing session, so a member that hangs while draining cannot
+        // be found by pings: the drain gets what a ping cycle would take, then the session is ended.
+        keepAlive.stop();
+        if (options.keepAliveIntervalMs > 0 && !session.destroyed) {
+          const drainMs = keepAlive.intervalMs + options.keepAliveTimeoutMs;
+          const t = startTimer(drainMs, () => this.fail(session, new EndpointUnavailableError(endpoint.address, "goaway", `still draining after ${drainMs} ms`)), true);
+          session.once("close", () => stopTimer(t));
+        }
       });
       session.on("close", () => {
+        keepAlive.stop();
+        if (keepAlive.lastRttMs !== undefined) this.retiredRttMs = keepAlive.lastRttMs;
+        this.live.delete(session);
         if (!settled) {
-          onFail(new EndpointUnavailableError(endpoint.address, "protocol", "connection closed during the handshake"));
+          failHandshake(new EndpointUnavailableError(endpoint.address, "protocol", "connection closed during the handshake"));
           return;
         }
         if (this.session === session) {
           this.session = undefined;
-          this.stopPings();
-          if (!this.closed) this.setState("idle", this.lastError);
+          if (this.closing === undefined) this.setState("idle", this.lastError);
         }
       });
+      if (signal.aborted) onAbort();
     });
   }
 
+  /** Ends a session that failed (current or draining) and records why. */
   private fail(session: http2.ClientHttp2Session, err: EndpointUnavailableError): void {
+    if (this.closing !== undefined) {
+      session.destroy();
+      return;
+    }
+    this.lastError = err;
     if (this.session === session) {
       this.session = undefined;
-      this.lastError = err;
-      this.stopPings();
       this.setState("idle", err);
     }
     session.destroy();
-  }
-
-  /**
-   * Pings run on one timer per session, anchored to the last ping rather than
-   * to each call, so a string of short calls cannot postpone them forever. A
-   * ping falls due only while a call or stream is open (etcd counts pings on an
-   * idle connection as abuse); when it falls due on an idle connection, it is
-   * sent shortly after the next call opens.
-   */
-  private startPings(): void {
-    if (this.options.keepAliveIntervalMs <= 0 || this.session === undefined) return;
-    // A new connection has sent no PING yet, so etcd's 5 s spacing allows one
-    // with the first call: it checks the peer early and gives a first RTT.
-    this.pingDue = true;
-    if (this.openStreams > 0) this.sendDuePing();
-  }
-
-  private sendDuePing(): void {
-    this.pingDue = false;
-    // Not at once: the call's HEADERS must reach the server before the PING, or it sees a ping on an idle connection.
-    this.schedulePing(PING_AFTER_OPEN_MS);
-  }
-
-  private pingIntervalMs(): number {
-    return Math.max(MIN_PING_INTERVAL_MS, this.options.keepAliveIntervalMs);
-  }
-
-  private schedulePing(delayMs: number): void {
-    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => {
-      this.pingTimer = undefined;
-      if (this.session === undefined) return;
-      if (this.openStreams > 0) {
-        this.ping();
-        this.schedulePing(this.pingIntervalMs());
-      } else {
-        this.pingDue = true;
-      }
-    }, delayMs);
-    this.pingTimer.unref();
-  }
-
-  private stopPings(): void {
-    this.pingDue = false;
-    if (this.pingTimer !== undefined) {
-      clearTimeout(this.pingTimer);
-      this.pingTimer = undefined;
-    }
-  }
-
-  private ping(): void {
-    const session = this.session;
-    if (session === undefined || session.closed || session.destroyed) return;
-    const timeout = setTimeout(() => {
-      this.fail(session, new EndpointUnavailableError(this.endpoint.address, "ping-timeout", undefined, this.options.keepAliveTimeoutMs));
-    }, this.options.keepAliveTimeoutMs);
-    timeout.unref();
-    try {
-      session.ping((err, duration) => {
-        clearTimeout(timeout);
-        if (err === null) this.lastRttMs = duration;
-      });
-    } catch {
-      // A session torn down between the check and the ping; its close handler does the rest.
-      clearTimeout(timeout);
-    }
   }
 
   private setState(state: ConnectionState, error?: EndpointUnavailableError): void {
@@ -306,18 +295,4 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.state = state;
     this.emit("state", state, error);
   }
-}
-
-const TLS_CODES = /^(ERR_SSL|ERR_TLS|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|EPROTO$|ERR_OSSL)/;
-
-/** Why a dial failed, from Node's error code: the cause matters more than the gRPC code. */
-export function classifyDialError(e: unknown, secure = false): EndpointFailureReason {
-  const code = typeof e === "object" && e !== null ? String((e as { code?: unknown }).code ?? "") : "";
-  const message = e instanceof Error ? e.message : "";
-  if (code === "ECONNREFUSED") return "refused";
-  if (TLS_CODES.test(code)) return "tls";
-  // A plaintext server answers a TLS ClientHello by resetting the connection.
-  if (secure && (code === "ECONNRESET" || /before secure TLS connection/.test(message))) return "tls";
-  if (code.startsWith("ERR_HTTP2")) return "protocol";
-  return "other";
 }

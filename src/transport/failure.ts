@@ -37,3 +37,13 @@ export function isUnsent(err: unknown): boolean {
 export function isConnectionLost(err: unknown): boolean {
   return chainHas(connectionLost, err);
 }
+
+/**
+ * Gives `to` the marks `from` carries (on itself or its causes), so an error
+ * mapped to another class still says where the call broke; returns `to`.
+ */
+export function carryMarks<E extends object>(from: unknown, to: E): E {
+  if (isUnsent(from)) unsent.add(to);
+  if (isConnectionLost(from)) connectionLost.add(to);
+  return to;
+}

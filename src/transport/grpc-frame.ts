@@ -75,9 +75,9 @@ export class FrameDecoder {
             "too-large",
           );
         }
-        // Fast path: the whole message is inside this chunk; hand out a view, no copy.
+        // Fast path: the whole message is inside this chunk.
         if (buf.length - offset >= length) {
-          this.onMessage(plain(buf.subarray(offset, offset + length)));
+          this.onMessage(ownBytes(buf, offset, length));
           offset += length;
           continue;
         }
@@ -92,7 +92,7 @@ export class FrameDecoder {
         this.parts = [];
         this.partsBytes = 0;
         this.want = -1;
-        this.onMessage(plain(message));
+        this.onMessage(ownBytes(message, 0, message.length));
       }
     }
   }
@@ -103,7 +103,17 @@ export class FrameDecoder {
   }
 }
 
-/** A plain Uint8Array view of a Buffer (no copy), so decoded bytes fields are not Buffers. */
-function plain(b: Buffer): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+/**
+ * The message's bytes as a view of memory the size of the message. Decoded
+ * keys and values are views into a message's bytes (no copy per field), so a
+ * caller keeping one small value keeps its whole backing memory: a small
+ * message that shares a network read buffer (often 64 KiB) with others gets
+ * its own copy; one that fills most of its buffer is used in place (as a
+ * plain Uint8Array, so decoded bytes fields are not Buffers).
+ */
+function ownBytes(buf: Buffer, offset: number, length: number): Uint8Array {
+  if (buf.buffer.byteLength <= 2 * length + 64) return new Uint8Array(buf.buffer, buf.byteOffset + offset, length);
+  const copy = new Uint8Array(length);
+  copy.set(buf.subarray(offset, offset + length));
+  return copy;
 }

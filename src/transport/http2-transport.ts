@@ -5,40 +5,25 @@
  * spends about twice the client CPU of the `etcd3` package (WHATWG Headers
  * round trips, signal linking, an error object built on every success). This
  * one keeps the per-call work to one header object, one frame and one decode.
- * It plugs into `createClient` like any connect transport, runs connect
- * interceptors when some are configured, and leaves endpoint choice and
- * retries to the layer above.
+ * It plugs into `createClient` like any connect transport and leaves endpoint
+ * choice and retries to the layer above. Interceptors are in
+ * `interceptors.ts`, message codecs (and their fast paths) in `codec.ts`.
+ *
+ * A call's deadline and signal hold from the moment it is made, including
+ * while it waits for the connection to be dialled.
  * @module
  */
 import * as http2 from "node:http2";
-import {
-  create,
-  fromBinary,
-  toBinary,
-  type DescMessage,
-  type DescMethodStreaming,
-  type DescMethodUnary,
-  type MessageInitShape,
-  type MessageShape,
-} from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  createContextValues,
-  type ContextValues,
-  type Interceptor,
-  type StreamRequest,
-  type StreamResponse,
-  type Transport,
-  type UnaryRequest,
-  type UnaryResponse,
-} from "@connectrpc/connect";
+import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import type { Connection } from "./connection.js";
+import { decodeMessage, encodeMessage } from "./codec.js";
 import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
 import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
-import { RequestTooLargeError, isConnectError } from "../errors.js";
+import { withInterceptors } from "./interceptors.js";
+import { CallBudget, abortedError, startTimer, stopTimer, type Timer } from "../deadline.js";
+import { DeadlineExceededError, RequestTooLargeError, isConnectError } from "../errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
-import { decodeRangeResponse } from "../kv/range-decoder.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {
@@ -85,8 +70,7 @@ class CallOutcome {
   responseHeaders: http2.IncomingHttpHeaders | undefined;
   trailers: http2.IncomingHttpHeaders | undefined;
   /** Set when the caller's signal fired. */
-  abortReason: unknown;
-  aborted = false;
+  abortedBy: AbortSignal | undefined;
   deadlineExceeded = false;
   /** A local failure (bad frame, unreadable message) that ended the call. */
   localError: ConnectError | undefined;
@@ -100,11 +84,11 @@ class CallOutcome {
 
   /** The error the call ended with, or undefined when it succeeded. Called once the HTTP/2 stream closed. */
   error(stream: http2.ClientHttp2Stream): ConnectError | undefined {
-    if (this.aborted) {
-      return new ConnectError("the call was aborted by its signal", Code.Canceled, undefined, undefined, this.abortReason);
-    }
+    // A stream still pending never had its HEADERS written: nothing reached the server.
+    if (this.abortedBy !== undefined) return stream.pending ? markUnsent(abortedError(this.abortedBy)) : abortedError(this.abortedBy);
     if (this.deadlineExceeded) {
-      return new ConnectError(`deadline of ${this.timeoutMs} ms exceeded`, Code.DeadlineExceeded);
+      const err = new DeadlineExceededError(this.timeoutMs ?? 0);
+      return stream.pending ? markUnsent(err) : err;
     }
     if (this.localError !== undefined) return this.localError;
     const h = this.responseHeaders;
@@ -130,8 +114,7 @@ class CallOutcome {
       undefined,
       cause,
     );
-    // REFUSED_STREAM promises the server did no work on it (also what GOAWAY gives streams it never saw);
-    // a stream still pending never had its headers written.
+    // REFUSED_STREAM promises the server did no work on it (also what GOAWAY gives streams it never saw).
     return rst === NGHTTP2_REFUSED_STREAM || stream.pending ? markUnsent(err) : markConnectionLost(err);
   }
 }
@@ -152,7 +135,7 @@ class Http2Transport implements Transport {
   ): Promise<UnaryResponse<I, O>> {
     let payload: Uint8Array;
     try {
-      payload = toBinary(method.input, create(method.input, input));
+      payload = encodeMessage(method.input, input);
     } catch (e) {
       // Bad input, not a transport failure: never retried elsewhere.
       return Promise.reject(new ConnectError(`cannot serialize ${method.input.typeName}: ${String(e)}`, Code.InvalidArgument, undefined, undefined, e));
@@ -162,11 +145,11 @@ class Http2Transport implements Transport {
     }
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
-        reject(markUnsent(new ConnectError("the call was aborted by its signal", Code.Canceled, undefined, undefined, signal.reason)));
+        reject(markUnsent(abortedError(signal)));
         return;
       }
-      const start = (session: http2.ClientHttp2Session): void => {
-        const outcome = new CallOutcome(this.connection, pathOf(method), timeoutMs);
+      const start = (session: http2.ClientHttp2Session, remainingMs: number | undefined): void => {
+        const outcome = new CallOutcome(this.connection, pathOf(method), remainingMs);
         const stream = this.open(session, outcome, header, signal, reject);
         if (stream === undefined) return;
         let message: Uint8Array | undefined;
@@ -208,8 +191,22 @@ class Http2Transport implements Transport {
         stream.end(encodeFrame(payload));
       };
       const s = this.connection.acquire();
-      if (s instanceof Promise) s.then(start, (e: unknown) => reject(markUnsent(asConnectError(e))));
-      else start(s);
+      if (s instanceof Promise) {
+        // Waiting for a dial counts against the call's deadline and yields to its signal.
+        let budget: CallBudget;
+        try {
+          budget = new CallBudget(timeoutMs ?? Infinity, signal);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        budget.race(s).then(
+          (session) => start(session, budget.transportTimeout()),
+          (e: unknown) => reject(markUnsent(asConnectError(e))),
+        );
+      } else {
+        start(s, timeoutMs);
+      }
     });
   }
 
@@ -220,17 +217,23 @@ class Http2Transport implements Transport {
     header: HeadersInit | undefined,
     input: AsyncIterable<MessageInitShape<I>>,
   ): Promise<StreamResponse<I, O>> {
-    if (signal?.aborted) {
-      throw markUnsent(new ConnectError("the call was aborted by its signal", Code.Canceled, undefined, undefined, signal.reason));
-    }
+    if (signal?.aborted) throw markUnsent(abortedError(signal));
     let session: http2.ClientHttp2Session;
-    try {
-      session = await this.connection.acquire();
-    } catch (e) {
-      throw markUnsent(asConnectError(e));
+    let remainingMs = timeoutMs;
+    const s = this.connection.acquire();
+    if (s instanceof Promise) {
+      const budget = new CallBudget(timeoutMs ?? Infinity, signal);
+      try {
+        session = await budget.race(s);
+      } catch (e) {
+        throw markUnsent(asConnectError(e));
+      }
+      remainingMs = budget.transportTimeout();
+    } else {
+      session = s;
     }
     return new Promise((resolve, reject) => {
-      const outcome = new CallOutcome(this.connection, pathOf(method), timeoutMs);
+      const outcome = new CallOutcome(this.connection, pathOf(method), remainingMs);
       const stream = this.open(session, outcome, header, signal, reject);
       if (stream === undefined) return;
       const queue = new MessageQueue<MessageShape<O>>(stream);
@@ -255,6 +258,10 @@ class Http2Transport implements Transport {
         queue.push(decodeMessage(method.output, m));
       }, this.maxReceive);
       stream.once("response", begin);
+      // The server ended the call (trailers): the call is over even if our request side is still open.
+      stream.once("end", () => {
+        if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
       stream.on("data", (chunk: Buffer) => {
         try {
           decoder.push(chunk);
@@ -301,17 +308,16 @@ class Http2Transport implements Transport {
       return undefined;
     }
     const connection = this.connection;
-    connection.streamOpened();
-    let timer: NodeJS.Timeout | undefined;
+    connection.streamOpened(session);
+    let timer: Timer;
     if (outcome.timeoutMs !== undefined) {
-      timer = setTimeout(() => {
+      timer = startTimer(outcome.timeoutMs, () => {
         outcome.deadlineExceeded = true;
         stream.close(NGHTTP2_CANCEL);
-      }, outcome.timeoutMs);
+      });
     }
     const onAbort = (): void => {
-      outcome.aborted = true;
-      outcome.abortReason = signal?.reason;
+      outcome.abortedBy = signal;
       stream.close(NGHTTP2_CANCEL);
     };
     signal?.addEventListener("abort", onAbort);
@@ -326,15 +332,19 @@ class Http2Transport implements Transport {
     });
     // Registered before the caller's close handler, so bookkeeping is done when it runs.
     stream.once("close", () => {
-      if (timer !== undefined) clearTimeout(timer);
+      stopTimer(timer);
       signal?.removeEventListener("abort", onAbort);
-      connection.streamClosed();
+      connection.streamClosed(session);
     });
     return stream;
   }
 }
 
-/** Writes the request messages of a stream as they come; ends the request side when the input ends. */
+/**
+ * Writes the request messages of a stream as they come; ends the request
+ * side when the input ends. When the stream ends first, the input is ended
+ * too (`return()`), so a generator behind it can clean up.
+ */
 async function pumpInput<I extends DescMessage>(
   method: DescMethodStreaming<I, DescMessage>,
   input: AsyncIterable<MessageInitShape<I>>,
@@ -342,10 +352,28 @@ async function pumpInput<I extends DescMessage>(
   outcome: CallOutcome,
   maxSend: number,
 ): Promise<void> {
+  const it = input[Symbol.asyncIterator]();
+  let ended = false;
+  const endInput = (): void => {
+    if (ended) return;
+    ended = true;
+    stream.off("close", endInput);
+    // Not awaited: a generator suspended inside its own await finishes that first.
+    Promise.resolve()
+      .then(() => it.return?.())
+      .catch(() => undefined);
+  };
+  stream.once("close", endInput);
   try {
-    for await (const m of input) {
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) {
+        ended = true;
+        stream.off("close", endInput);
+        break;
+      }
       if (stream.closed || stream.destroyed) return;
-      const payload = toBinary(method.input, create(method.input, m));
+      const payload = encodeMessage(method.input, r.value);
       if (payload.byteLength > maxSend) throw new RequestTooLargeError(payload.byteLength, maxSend);
       const ok = stream.write(encodeFrame(payload));
       if (!ok) {
@@ -367,6 +395,7 @@ async function pumpInput<I extends DescMessage>(
         isConnectError(e) ? e : new ConnectError(`request stream failed: ${String(e)}`, Code.Canceled, undefined, undefined, e);
       stream.close(NGHTTP2_CANCEL);
     }
+    endInput();
   }
 }
 
@@ -503,81 +532,4 @@ function frameErrorToConnect(e: unknown): ConnectError {
 
 function asConnectError(e: unknown): ConnectError {
   return isConnectError(e) ? e : new ConnectError(String(e), Code.Unavailable, undefined, undefined, e);
-}
-
-/** Wraps a transport so connect interceptors see every call, as they would with connect's own transports. */
-function withInterceptors(inner: Transport, interceptors: Interceptor[], baseUrl: string): Transport {
-  return {
-    unary<I extends DescMessage, O extends DescMessage>(
-      method: DescMethodUnary<I, O>,
-      signal: AbortSignal | undefined,
-      timeoutMs: number | undefined,
-      header: HeadersInit | undefined,
-      input: MessageInitShape<I>,
-      contextValues?: ContextValues,
-    ): Promise<UnaryResponse<I, O>> {
-      const next = wrapWithInterceptors(
-        (req: UnaryRequest<I, O>): Promise<UnaryResponse<I, O>> => inner.unary(req.method, req.signal, timeoutMs, req.header, req.message),
-        interceptors,
-      );
-      return next({
-        stream: false,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: baseUrl + pathOf(method),
-        signal: signal ?? new AbortController().signal,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
-        message: create(method.input, input),
-      });
-    },
-    stream<I extends DescMessage, O extends DescMessage>(
-      method: DescMethodStreaming<I, O>,
-      signal: AbortSignal | undefined,
-      timeoutMs: number | undefined,
-      header: HeadersInit | undefined,
-      input: AsyncIterable<MessageInitShape<I>>,
-      contextValues?: ContextValues,
-    ): Promise<StreamResponse<I, O>> {
-      const next = wrapWithInterceptors(
-        (req: StreamRequest<I, O>): Promise<StreamResponse<I, O>> => inner.stream(req.method, req.signal, timeoutMs, req.header, req.message),
-        interceptors,
-      );
-      return next({
-        stream: true,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: baseUrl + pathOf(method),
-        signal: signal ?? new AbortController().signal,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
-        message: mapAsync(input, (m) => create(method.input, m)),
-      });
-    },
-  };
-}
-
-async function* mapAsync<A, B>(source: AsyncIterable<A>, fn: (a: A) => B): AsyncIterable<B> {
-  for await (const a of source) yield fn(a);
-}
-
-/**
- * Wraps `next` so the first interceptor runs outermost, the order connect's
- * own transports use (connect does not export its helper for this).
- */
-function wrapWithInterceptors<T>(next: T, interceptors: Interceptor[]): T {
-  let fn = next;
-  for (let i = interceptors.length - 1; i >= 0; i--) fn = (interceptors[i] as unknown as (n: T) => T)(fn);
-  return fn;
-}
-
-/** protobuf-es decoding, with a hand-written fast path for the one big response type. */
-function decodeMessage<O extends DescMessage>(schema: O, bytes: Uint8Array): MessageShape<O> {
-  if (schema.typeName === "etcdserverpb.RangeResponse") {
-    const fast = decodeRangeResponse(bytes);
-    if (fast !== undefined) return fast as unknown as MessageShape<O>;
-  }
-  return fromBinary(schema, bytes);
 }

@@ -1,7 +1,7 @@
 // Test certificates made with openssl at test time: a CA, a server cert for
 // 127.0.0.1/localhost, a client cert, and a second unrelated CA (for "wrong CA" tests).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -34,9 +34,16 @@ function issue(dir: string, ca: string, name: string, ext: string): void {
   openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
 }
 
-/** Creates a fresh set of certificates in a temporary folder. */
+// The folders hold private keys: none may outlive the process that made it.
+const dirs = new Set<string>();
+process.once("exit", () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Creates a fresh set of certificates in a temporary folder, removed when the process exits. */
 export function makeCerts(): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), "etcd-certs-"));
+  dirs.add(dir);
   makeCa(dir, "ca");
   makeCa(dir, "other-ca");
   issue(dir, "ca", "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");

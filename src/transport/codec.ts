@@ -1,0 +1,49 @@
+/**
+ * Message encoding and decoding for the built-in transport: protobuf-es by
+ * default, with a registry of hand-written fast paths by message type name
+ * (today the `RangeResponse` decoder, the one response that can hold
+ * thousands of messages). A fast path returns `undefined` for anything it
+ * does not handle, and the reflective codec takes over.
+ * @module
+ */
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { decodeRangeResponse } from "../kv/range-decoder.js";
+
+/** Decodes bytes of one message type, or returns `undefined` to fall back to protobuf-es. */
+export type FastDecoder = (bytes: Uint8Array) => object | undefined;
+/** Encodes a message of one type, or returns `undefined` to fall back to protobuf-es. */
+export type FastEncoder = (message: object) => Uint8Array | undefined;
+
+const decoders = new Map<string, FastDecoder>([["etcdserverpb.RangeResponse", decodeRangeResponse]]);
+const encoders = new Map<string, FastEncoder>();
+
+/** Registers a fast decoder for the message type `typeName` (e.g. `etcdserverpb.RangeResponse`). */
+export function registerDecoder(typeName: string, decoder: FastDecoder): void {
+  decoders.set(typeName, decoder);
+}
+
+/** Registers a fast encoder for the message type `typeName`. */
+export function registerEncoder(typeName: string, encoder: FastEncoder): void {
+  encoders.set(typeName, encoder);
+}
+
+/** Decodes one message, through its fast decoder when one is registered and handles the bytes. */
+export function decodeMessage<O extends DescMessage>(schema: O, bytes: Uint8Array): MessageShape<O> {
+  const fast = decoders.get(schema.typeName);
+  if (fast !== undefined) {
+    const m = fast(bytes);
+    if (m !== undefined) return m as MessageShape<O>;
+  }
+  return fromBinary(schema, bytes);
+}
+
+/** Encodes one message (given as a message or its init shape). */
+export function encodeMessage<I extends DescMessage>(schema: I, input: MessageInitShape<I>): Uint8Array {
+  const message = create(schema, input);
+  const fast = encoders.get(schema.typeName);
+  if (fast !== undefined) {
+    const bytes = fast(message);
+    if (bytes !== undefined) return bytes;
+  }
+  return toBinary(schema, message);
+}
