@@ -25,6 +25,9 @@ import type { PaginateOptions } from "./kv/paginate.js";
 import type { DeleteResult, GetResult, OpResult, PutResult } from "./kv/results.js";
 import type { Txn } from "./kv/txn.js";
 import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { WatchManager } from "./watch/watch-manager.js";
+import type { Watcher, WatchOptions } from "./watch/watcher.js";
+import type { Mirror, MirrorOptions } from "./watch/mirror.js";
 
 /** Options of {@link Etcd}. Only `endpoints` is required. */
 export interface EtcdOptions {
@@ -133,6 +136,8 @@ export class Etcd implements AsyncDisposable {
   readonly kv: KV;
   /** Typed connect clients of every service. */
   readonly raw: RawClients;
+  /** Watches and mirrors (`watch()` and `mirror()` are also on the client); `watches.info()` shows the streams. */
+  readonly watches: WatchManager;
   /** The transport all calls go through; pass it to `createClient` for other services. */
   readonly transport: Transport;
 
@@ -204,6 +209,7 @@ export class Etcd implements AsyncDisposable {
       election: createClient(Election, this.cluster),
     };
     this.kv = new KV(this.raw.kv, { maxTxnOps: options.maxTxnOps ?? 128 });
+    this.watches = new WatchManager(this.cluster, this.kv, { maxRequestBytes: maxSend });
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;
@@ -253,6 +259,29 @@ export class Etcd implements AsyncDisposable {
   /** Iterates over a large range page by page at one revision. See {@link KV.paginate}. */
   paginate(key: Bytes, options?: PaginateOptions): AsyncGenerator<KeyValue, void, undefined> {
     return this.kv.paginate(key, options);
+  }
+
+  /**
+   * Watches a key, or a range with `prefix`, `fromKey` or `rangeEnd`: an
+   * async iterator of batches, one per revision, that never skips or repeats
+   * a revision across reconnects. See {@link Watcher}.
+   *
+   * ```ts
+   * for await (const batch of etcd.watch("jobs/", { prefix: true })) {
+   *   for (const e of batch.events) console.log(batch.revision, e.type, e.keyText);
+   * }
+   * ```
+   */
+  watch(key: Bytes, options?: WatchOptions): Watcher {
+    return this.watches.watch(key, options);
+  }
+
+  /**
+   * Keeps every key under `prefix` in memory, current with the store, and
+   * lists again by itself after a compaction or a long disconnect. See {@link Mirror}.
+   */
+  mirror(prefix: Bytes, options?: MirrorOptions): Mirror {
+    return this.watches.mirror(prefix, options);
   }
 
   /**
@@ -328,10 +357,15 @@ export class Etcd implements AsyncDisposable {
     });
   }
 
-  /** Closes every connection; calls in flight and later calls fail with `ClientClosedError`. Idempotent. */
+  /**
+   * Closes every connection; calls in flight and later calls fail with
+   * `ClientClosedError`. Every watcher ends (its loop finishes cleanly) and
+   * every mirror closes. Idempotent.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.watches.close();
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
     this.cluster.close();
     for (const s of this.pool.slots) s.closeTransport?.();

@@ -22,3 +22,8 @@ export { createHttp2Transport, type Http2TransportOptions } from "./transport/ht
 export * from "./errors.js";
 export type { AuthCredentials } from "./cluster/auth-token.js";
 export { formatEndpointTable, type EndpointInfo } from "./cluster/endpoint-status.js";
+export { WatchManager, type WatchInfo, type WatchLimits } from "./watch/watch-manager.js";
+export { Watcher, type WatchOptions, type WatcherState, type WatcherEvents } from "./watch/watcher.js";
+export { WatchEvent, type WatchBatch, type WatchEventType } from "./watch/events.js";
+export type { WatchStreamInfo, WatchStreamState } from "./watch/watch-stream.js";
+export { Mirror, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";

@@ -18,9 +18,11 @@ const SMALL = Array.from({ length: 1024 }, (_, i) => BigInt(i));
 
 /** Raised inside the decoder to abandon the fast path. */
 class Bail {}
-const BAIL = new Bail();
+/** @internal Thrown by {@link Reader} and the message readers to fall back to protobuf-es. */
+export const BAIL = new Bail();
 
-class Reader {
+/** @internal A protobuf wire reader over `buf[pos..end)` (shared with the watch decoder). */
+export class Reader {
   pos = 0;
   constructor(
     readonly buf: Uint8Array,
@@ -86,7 +88,8 @@ class Reader {
   }
 }
 
-function header(r: Reader, end: number): ResponseHeader {
+/** @internal Reads a ResponseHeader ending at `end`. */
+export function header(r: Reader, end: number): ResponseHeader {
   const h: ResponseHeader = { $typeName: "etcdserverpb.ResponseHeader", clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
   while (r.pos < end) {
     const tag = r.uint32();
@@ -111,7 +114,8 @@ function header(r: Reader, end: number): ResponseHeader {
   return h;
 }
 
-function keyValue(r: Reader, end: number): KeyValue {
+/** @internal Reads a KeyValue ending at `end`. */
+export function keyValue(r: Reader, end: number): KeyValue {
   const kv: KeyValue = {
     $typeName: "mvccpb.KeyValue",
     key: EMPTY,

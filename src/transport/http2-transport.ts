@@ -39,6 +39,7 @@ import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStat
 import { RequestTooLargeError, isConnectError } from "../errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
 import { decodeRangeResponse } from "../kv/range-decoder.js";
+import { decodeWatchResponse, encodeWatchRequest } from "../watch/watch-codec.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {
@@ -345,7 +346,7 @@ async function pumpInput<I extends DescMessage>(
   try {
     for await (const m of input) {
       if (stream.closed || stream.destroyed) return;
-      const payload = toBinary(method.input, create(method.input, m));
+      const payload = encodeMessage(method.input, m);
       if (payload.byteLength > maxSend) throw new RequestTooLargeError(payload.byteLength, maxSend);
       const ok = stream.write(encodeFrame(payload));
       if (!ok) {
@@ -573,11 +574,23 @@ function wrapWithInterceptors<T>(next: T, interceptors: Interceptor[]): T {
   return fn;
 }
 
-/** protobuf-es decoding, with a hand-written fast path for the one big response type. */
+/** protobuf-es decoding, with hand-written fast paths for the big and the numerous response types. */
 function decodeMessage<O extends DescMessage>(schema: O, bytes: Uint8Array): MessageShape<O> {
   if (schema.typeName === "etcdserverpb.RangeResponse") {
     const fast = decodeRangeResponse(bytes);
     if (fast !== undefined) return fast as unknown as MessageShape<O>;
+  } else if (schema.typeName === "etcdserverpb.WatchResponse") {
+    const fast = decodeWatchResponse(bytes);
+    if (fast !== undefined) return fast as unknown as MessageShape<O>;
   }
   return fromBinary(schema, bytes);
+}
+
+/** protobuf-es encoding of a stream's request, with a hand-written fast path for watch requests. */
+function encodeMessage<I extends DescMessage>(schema: I, init: MessageInitShape<I>): Uint8Array {
+  if (schema.typeName === "etcdserverpb.WatchRequest") {
+    const fast = encodeWatchRequest(init as MessageInitShape<DescMessage> as never);
+    if (fast !== undefined) return fast;
+  }
+  return toBinary(schema, create(schema, init));
 }
