@@ -77,6 +77,11 @@ export class RequestQueue<T> implements AsyncIterable<T> {
         if (generation === this.readerGeneration) this.end();
         return Promise.resolve({ value: undefined, done: true });
       },
+      // connect aborts a request stream through throw(): end it quietly, as return() does.
+      throw: (): Promise<IteratorResult<T>> => {
+        if (generation === this.readerGeneration) this.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
     };
   }
 
