@@ -209,7 +209,7 @@ export class Etcd implements AsyncDisposable {
       election: createClient(Election, this.cluster),
     };
     this.kv = new KV(this.raw.kv, { maxTxnOps: options.maxTxnOps ?? 128 });
-    this.watches = new WatchManager(this.cluster, this.kv, { maxRequestBytes: maxSend });
+    this.watches = new WatchManager(this.cluster, this.kv, { maxRequestBytes: maxSend, requestTimeoutMs: options.requestTimeoutMs ?? 15000 });
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;

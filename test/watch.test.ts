@@ -486,10 +486,16 @@ describe("watch: ending", () => {
       const orphan = lost.watch("x");
       const loops = [ws[0], ws[199], orphan].map(async (w) => { for await (const _ of w) {} return w.state; });
       const pending = ws[5].ready();
-      await new Promise((r) => setTimeout(r, 300));
+      // Long enough for the orphan's stream to fail a few times: it waits in backoff, on a timer.
+      await new Promise((r) => setTimeout(r, 1500));
+      const orphanStream = lost.watches.info().streams[0].state;
       etcd.close();
       lost.close();
-      console.log(JSON.stringify({ loops: await Promise.all(loops), mirror: mirror.state, all: ws.every((w) => w.state === "closed"), ready: await pending.then(() => "ok", (e) => e.name) }));
+      const result = { loops: await Promise.all(loops), mirror: mirror.state, all: ws.every((w) => w.state === "closed"), ready: await pending.then(() => "ok", (e) => e.name), orphanStream };
+      await new Promise((r) => setImmediate(r));
+      // Nothing of the clients keeps the process alive: no timer is left.
+      result.timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+      console.log(JSON.stringify(result));
     `;
     const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -505,7 +511,7 @@ describe("watch: ending", () => {
       throw e;
     });
     assert.equal(code, 0, err);
-    assert.deepEqual(JSON.parse(out.trim()), { loops: ["closed", "closed", "closed"], mirror: "closed", all: true, ready: "ok" });
+    assert.deepEqual(JSON.parse(out.trim()), { loops: ["closed", "closed", "closed"], mirror: "closed", all: true, ready: "ok", orphanStream: "backoff", timers: 0 });
   });
 
   test("after close, watch() throws ClientClosedError and open watchers are closed", async () => {

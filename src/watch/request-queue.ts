@@ -22,6 +22,7 @@ export class RequestQueue<T> implements AsyncIterable<T> {
   private readerGeneration = 0;
   private keepAll = true;
   private ended = false;
+  private readerStopped = false;
 
   /** Messages pushed and not read yet. */
   get pending(): number {
@@ -63,6 +64,7 @@ export class RequestQueue<T> implements AsyncIterable<T> {
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
     const generation = ++this.readerGeneration;
+    this.readerStopped = false;
     if (generation > 1) {
       // A second reader: the first attempt never reached the server. End the
       // first reader and replay everything to the new one.
@@ -73,20 +75,26 @@ export class RequestQueue<T> implements AsyncIterable<T> {
     }
     return {
       next: (): Promise<IteratorResult<T>> => this.next(generation),
-      return: (): Promise<IteratorResult<T>> => {
-        if (generation === this.readerGeneration) this.end();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      // connect aborts a request stream through throw(): end it quietly, as return() does.
-      throw: (): Promise<IteratorResult<T>> => {
-        if (generation === this.readerGeneration) this.end();
-        return Promise.resolve({ value: undefined, done: true });
-      },
+      // A reader that stops (return) or is aborted (throw, as connect does) ends only
+      // itself: the layer below may still open the stream again with a new reader.
+      // The owner ends the queue itself when it gives the stream up.
+      return: (): Promise<IteratorResult<T>> => this.stopReader(generation),
+      throw: (): Promise<IteratorResult<T>> => this.stopReader(generation),
     };
   }
 
+  private stopReader(generation: number): Promise<IteratorResult<T>> {
+    if (generation === this.readerGeneration) {
+      this.readerStopped = true;
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.({ value: undefined, done: true });
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
   private next(generation: number): Promise<IteratorResult<T>> {
-    if (this.ended || generation !== this.readerGeneration) return Promise.resolve({ value: undefined, done: true });
+    if (this.ended || this.readerStopped || generation !== this.readerGeneration) return Promise.resolve({ value: undefined, done: true });
     if (this.head < this.items.length) {
       const value = this.items[this.head]!;
       if (this.keepAll) this.head++;

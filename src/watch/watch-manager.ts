@@ -16,6 +16,8 @@ import { Mirror, type MirrorOptions } from "./mirror.js";
 export interface WatchLimits {
   /** The server's request size limit: a create request larger than this is refused up front. */
   maxRequestBytes: number;
+  /** The client's request deadline: creates unanswered this long make the stream open again. */
+  requestTimeoutMs: number;
 }
 
 /** A snapshot of the client's watches, for debugging. */
@@ -109,7 +111,7 @@ export class WatchManager {
 
   private streamFor(requireLeader: boolean): WatchStream {
     const i = requireLeader ? 1 : 0;
-    return (this.streams[i] ??= new WatchStream(this.transport, requireLeader));
+    return (this.streams[i] ??= new WatchStream(this.transport, requireLeader, this.limits.requestTimeoutMs));
   }
 }
 

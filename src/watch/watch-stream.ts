@@ -73,6 +73,8 @@ class Session {
   acks: Map<number, () => void> | undefined;
   memberId: bigint | undefined;
   answered = false;
+  /** Fires when creates have gone unanswered for the create deadline. */
+  createTimer: NodeJS.Timeout | undefined;
 
   ack(id: number): void {
     const r = this.acks?.get(id);
@@ -117,6 +119,11 @@ export class WatchStream implements WatcherHost {
     private readonly transport: Transport,
     /** Whether the stream carries `hasleader`. */
     readonly requireLeader: boolean,
+    /**
+     * How long creates may go unanswered before the stream is given up and
+     * opened again: a safety net for a server that stops reading a stream.
+     */
+    private readonly createTimeoutMs: number,
   ) {}
 
   /** Adds a new watcher and creates it on the server. */
@@ -209,6 +216,13 @@ export class WatchStream implements WatcherHost {
     s.creates.push(id);
     s.queue.push(createRequest(w, id));
     w.setState("creating");
+    s.createTimer ??= setTimeout(() => this.createsStalled(s), this.createTimeoutMs);
+  }
+
+  private createsStalled(s: Session): void {
+    s.createTimer = undefined;
+    if (this.session !== s || s.createsHead >= s.creates.length) return;
+    this.broken(s, new EtcdError(`watch creates unanswered for ${this.createTimeoutMs} ms`, Code.DeadlineExceeded));
   }
 
   private open(): void {
@@ -277,6 +291,13 @@ export class WatchStream implements WatcherHost {
 
   private onCreated(s: Session, m: WatchResponse, id: number): void {
     const expected = s.shiftCreate();
+    if (s.createTimer !== undefined) {
+      // Answers keep coming: the deadline counts from the last one.
+      if (s.createsHead >= s.creates.length) {
+        clearTimeout(s.createTimer);
+        s.createTimer = undefined;
+      } else s.createTimer.refresh();
+    }
     // etcd 3.5 answers a refused create with watch ID -1: it is the oldest create.
     const wid = id > 0 ? id : (expected ?? 0);
     const w = s.byId.get(wid);
@@ -322,6 +343,8 @@ export class WatchStream implements WatcherHost {
   }
 
   private endSession(s: Session): void {
+    if (s.createTimer !== undefined) clearTimeout(s.createTimer);
+    s.createTimer = undefined;
     s.abort.abort();
     s.queue.end();
     const acks = s.acks;
