@@ -30,11 +30,11 @@ import {
 } from "../errors.js";
 import { retryDelayMs } from "../cluster/retry.js";
 import { RequestQueue } from "./request-queue.js";
-import { FRAGMENT, NO_DELETE, NO_PUT, PREV_KV, PROGRESS_NOTIFY, type Watcher, type WatcherHost } from "./watcher.js";
+import { FRAGMENT, NO_DELETE, NO_PUT, PREV_KV, PROGRESS_NOTIFY, type Watcher, type WatcherHost, type WatcherState } from "./watcher.js";
 
 type WatchRequestInit = MessageInitShape<typeof WatchRequestSchema>;
 
-/** Where a {@link WatchStream} is. */
+/** Where a watch stream is: no watcher (`idle`), opening, open, waiting to reopen (`backoff`), or closed with the client. */
 export type WatchStreamState = "idle" | "connecting" | "open" | "backoff" | "closed";
 
 /** A snapshot of one stream, for debugging. */
@@ -46,6 +46,8 @@ export interface WatchStreamInfo {
   memberId: bigint | undefined;
   /** Watchers on this stream, including paused ones. */
   watchers: number;
+  /** How many of them are in each state. */
+  states: Record<Exclude<WatcherState, "closed">, number>;
   /** Watchers the server has (or is creating) on the current stream. */
   onServer: number;
   /** Creates sent and not answered yet. */
@@ -202,11 +204,18 @@ export class WatchStream implements WatcherHost {
       state: this.state,
       memberId: s?.memberId,
       watchers: this.members.size,
+      states: this.countStates(),
       onServer: s?.byId.size ?? 0,
       pendingCreates: s === undefined ? 0 : s.creates.length - s.createsHead,
       opens: this.opens,
       lastError: this.lastError,
     };
+  }
+
+  private countStates(): WatchStreamInfo["states"] {
+    const n = { creating: 0, watching: 0, paused: 0, disconnected: 0 };
+    for (const w of this.members) if (w.state !== "closed") n[w.state]++;
+    return n;
   }
 
   private register(s: Session, w: Watcher): void {
