@@ -245,6 +245,22 @@ describe("watch protocol", () => {
     }
   });
 
+  test("a member that accepts streams and drops them at once is retried with backoff, not in a tight loop", async () => {
+    const c = client([a.endpoint], { keepAliveIntervalMs: 0 });
+    a.onStream = (s) => {
+      answer(s);
+      setTimeout(() => s.fail(14, "etcdserver: server stopped"), 5);
+    };
+    try {
+      c.watch("k");
+      await new Promise((r) => setTimeout(r, 1500));
+      const n = a.streams.length;
+      assert.ok(n >= 3 && n <= 20, `${n} streams in 1.5 s`);
+    } finally {
+      c.close();
+    }
+  });
+
   test("a stream refused before it started (REFUSED_STREAM) is opened elsewhere with its creates", async () => {
     a.onStream = (s) => s.refuse();
     b.onStream = (s) => autoAnswer(s);

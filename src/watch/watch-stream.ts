@@ -58,6 +58,8 @@ export interface WatchStreamInfo {
   lastError: EtcdError | undefined;
 }
 
+/** A stream that lived this long after its first answer had worked: its successor opens without delay. */
+const HEALTHY_STREAM_MS = 1000;
 /** Backoff between failed attempts to open a stream. */
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 5000;
@@ -75,6 +77,8 @@ class Session {
   acks: Map<number, () => void> | undefined;
   memberId: bigint | undefined;
   answered = false;
+  /** `Date.now()` of the first answer. */
+  answeredAt = 0;
   /** Fires when creates have gone unanswered for the create deadline. */
   createTimer: NodeJS.Timeout | undefined;
 
@@ -262,8 +266,8 @@ export class WatchStream implements WatcherHost {
   private dispatch(s: Session, m: WatchResponse): void {
     if (!s.answered) {
       s.answered = true;
+      s.answeredAt = Date.now();
       s.memberId = m.header?.memberId;
-      this.failures = 0;
     }
     const id = Number(m.watchId);
     if (m.created) {
@@ -342,7 +346,10 @@ export class WatchStream implements WatcherHost {
       return;
     }
     if (!this.hasWanted()) return;
-    if (restart || s.answered) {
+    // A stream that worked for a while is reopened at once (a member died, the
+    // watchers should move now); one that failed early backs off, so a member
+    // that accepts streams and then drops them is not hammered with re-creates.
+    if (restart || (s.answered && Date.now() - s.answeredAt >= HEALTHY_STREAM_MS)) {
       this.failures = 0;
       this.open();
       return;
