@@ -443,8 +443,8 @@ describe("watch: ending", () => {
       for await (const _ of w) n++;
       return n;
     })();
-    await etcd.put(p + "k", "1");
-    await waitFor("the event", () => w.revision > 0n && w.bufferedEvents === 0, 5000);
+    const put = await etcd.put(p + "k", "1");
+    await waitFor("the loop to take the event", () => w.revision >= put.revision && w.bufferedEvents === 0, 5000);
     ac.abort();
     assert.equal(await within(loop, 5000, "the loop to end"), 1);
     await waitFor("the server to drop the watcher", async () => (await serverWatchers(member.endpoint)) === base, 5000);
