@@ -31,6 +31,25 @@ after(async () => {
   await member?.stop();
 });
 
+/** Runs an ES module script in a child process that must exit by itself with code 0; returns its stdout. */
+async function runChild(script: string): Promise<string> {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await within(
+    new Promise<number | null>((resolve) => child.once("exit", resolve)),
+    15_000,
+    "the child to exit by itself",
+  ).catch((e: unknown) => {
+    child.kill("SIGKILL");
+    throw e;
+  });
+  assert.equal(code, 0, err);
+  return out.trim();
+}
+
 /**
  * The member's watcher count once it agrees with what this test's client has
  * on the server: cancels of earlier tests may still be on their way.
@@ -497,21 +516,43 @@ describe("watch: ending", () => {
       result.timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
       console.log(JSON.stringify(result));
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const code = await within(
-      new Promise<number | null>((resolve) => child.once("exit", resolve)),
-      15_000,
-      "the child to exit by itself",
-    ).catch((e: unknown) => {
-      child.kill("SIGKILL");
-      throw e;
+    const out = await runChild(script);
+    assert.deepEqual(JSON.parse(out), { loops: ["closed", "closed", "closed"], mirror: "closed", all: true, ready: "ok", orphanStream: "backoff", timers: 0 });
+  });
+
+  test("a listener that throws does not break the stream or the mirror: the error is uncaught, delivery goes on", async () => {
+    const index = new URL("../src/index.js", import.meta.url).href;
+    const script = `
+      import { Etcd, Op } from ${JSON.stringify(index)};
+      const etcd = new Etcd({ endpoints: [${JSON.stringify(member.endpoint)}], transport: ${JSON.stringify(transportUnderTest)} });
+      const uncaught = [];
+      process.on("uncaughtException", (e) => uncaught.push(e.message));
+      const seen = [];
+      const w = etcd.watch("throwing/", { prefix: true }).on("put", (e) => {
+        seen.push(e.keyText + "=" + e.text);
+        if (e.text === "1") throw new Error("listener bug");
+      });
+      await w.ready();
+      const m = etcd.mirror("throwing/");
+      await m.ready;
+      // Throws on the first key of a two-key transaction: the mirror must still hold both.
+      m.on("put", (key) => { if (key === "throwing/b") throw new Error("mirror listener bug"); });
+      await etcd.put("throwing/a", "1");
+      await etcd.txn().then(Op.put("throwing/b", "x"), Op.put("throwing/c", "y")).commit();
+      await etcd.put("throwing/a", "2");
+      const end = Date.now() + 5000;
+      while ((seen.length < 4 || m.get("throwing/a")?.text !== "2") && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      console.log(JSON.stringify({ seen, uncaught, opens: etcd.watches.info().streams[0].opens, state: w.state, mirror: [...m.map].map(([k, kv]) => k + "=" + kv.text).sort() }));
+      etcd.close();
+    `;
+    const out = await runChild(script);
+    assert.deepEqual(JSON.parse(out), {
+      seen: ["throwing/a=1", "throwing/b=x", "throwing/c=y", "throwing/a=2"],
+      uncaught: ["listener bug", "mirror listener bug"],
+      opens: 1,
+      state: "watching",
+      mirror: ["throwing/a=2", "throwing/b=x", "throwing/c=y"],
     });
-    assert.equal(code, 0, err);
-    assert.deepEqual(JSON.parse(out.trim()), { loops: ["closed", "closed", "closed"], mirror: "closed", all: true, ready: "ok", orphanStream: "backoff", timers: 0 });
   });
 
   test("after close, watch() throws ClientClosedError and open watchers are closed", async () => {

@@ -16,6 +16,7 @@ import { ClientClosedError, CompactedError, EtcdError, InvalidOptionError, toEtc
 import type { WatchBatch } from "./events.js";
 import type { Watcher } from "./watcher.js";
 import { isPermanent } from "./watch-stream.js";
+import { emitSafely } from "./listeners.js";
 
 /** Options of `etcd.mirror(prefix, options)`. */
 export interface MirrorOptions {
@@ -195,9 +196,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.watcher = undefined;
     void w?.close();
     if (!this.isReady) this.readyReject(error ?? new EtcdError("the mirror was closed before its first listing", Code.Canceled));
-    if (error !== undefined && this.listenerCount("error") > 0) this.emit("error", error);
+    if (error !== undefined && this.listenerCount("error") > 0) emitSafely(this, "error", error);
     this.onClose(this);
-    this.emit("closed");
+    emitSafely(this, "closed");
   }
 
   private async run(): Promise<void> {
@@ -256,27 +257,27 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (!this.isReady) {
       this.isReady = true;
       this.readyResolve();
-      this.emit("revision", revision);
+      emitSafely(this, "revision", revision);
       return;
     }
     let changed = 0;
     for (const [k, prev] of old) {
       if (!map.has(k)) {
         changed++;
-        this.emit("delete", k, prev);
+        emitSafely(this, "delete", k, prev);
       }
     }
     for (const [k, kv] of map) {
       const prev = old.get(k);
       if (prev === undefined || prev.modRevision !== kv.modRevision) {
         changed++;
-        this.emit("put", k, kv, prev);
+        emitSafely(this, "put", k, kv, prev);
       }
     }
     const info: MirrorRelist = { reason: ending!.reason, revision, changed };
     if (ending!.compactRevision !== undefined) info.compactRevision = ending!.compactRevision;
-    this.emit("relisted", info);
-    this.emit("revision", revision);
+    emitSafely(this, "relisted", info);
+    emitSafely(this, "revision", revision);
   }
 
   /** Watches from `start` and applies changes until the watch needs a new listing (or the mirror ends). */
@@ -335,20 +336,27 @@ export class Mirror extends EventEmitter<MirrorEvents> {
 
   private apply(b: WatchBatch): void {
     if (this.st !== "watching" || b.progress) return;
+    // The whole revision goes into the map before any listener hears of it,
+    // so listeners always see the map at a revision boundary.
+    const changes: Array<[key: string, kv: KeyValue | undefined, prev: KeyValue | undefined]> = [];
     for (const e of b.events) {
       const key = this.keyOf(e.kv.key);
       const prev = this.entries.get(key);
       if (e.type === "put") {
         const kv = copyOf(e.kv.raw);
         this.entries.set(key, kv);
-        this.emit("put", key, kv, prev);
+        changes.push([key, kv, prev]);
       } else if (prev !== undefined) {
         this.entries.delete(key);
-        this.emit("delete", key, prev);
+        changes.push([key, undefined, prev]);
       }
     }
     this.rev = b.revision;
-    this.emit("revision", b.revision);
+    for (const [key, kv, prev] of changes) {
+      if (kv !== undefined) emitSafely(this, "put", key, kv, prev);
+      else emitSafely(this, "delete", key, prev!);
+    }
+    emitSafely(this, "revision", b.revision);
   }
 
   /** A method, not a field read, so TypeScript does not narrow it across awaits. */

@@ -108,8 +108,8 @@ class Session {
 /**
  * A Watch stream and the watchers it carries. It opens when it gets its
  * first watcher, closes when its last watcher leaves, and reopens after a
- * failure, immediately when the broken stream had worked, with jittered
- * exponential backoff while attempts keep failing.
+ * failure: at once when the broken stream had worked for a while, with
+ * jittered exponential backoff while attempts keep failing.
  */
 export class WatchStream implements WatcherHost {
   private readonly members = new Set<Watcher>();

@@ -10,6 +10,7 @@ import type { WatchResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { RangeSelector } from "../kv/key-range.js";
 import { EtcdError } from "../errors.js";
 import { batchOf, endOfRevision, progressBatch, revisionOf, type WatchBatch, type WatchEvent } from "./events.js";
+import { emitSafely } from "./listeners.js";
 
 /** Options of `etcd.watch(key, options)`. */
 export interface WatchOptions extends RangeSelector {
@@ -313,7 +314,7 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
   setState(state: WatcherState): void {
     if (this.st === state || this.st === "closed") return;
     this.st = state;
-    this.emitter?.emit("state", state);
+    if (this.emitter !== undefined) emitSafely(this.emitter, "state", state);
   }
 
   /** @internal The server confirmed the create; `revision` is its header revision. */
@@ -405,9 +406,9 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     }
     const em = this.emitter;
     if (em !== undefined) {
-      em.emit("state", "closed");
-      if (error !== undefined && em.listenerCount("error") > 0) em.emit("error", error);
-      em.emit("end");
+      emitSafely(em, "state", "closed");
+      if (error !== undefined && em.listenerCount("error") > 0) emitSafely(em, "error", error);
+      emitSafely(em, "end");
     }
     return ack;
   }
@@ -451,8 +452,8 @@ function emitBatch(em: EventEmitter<WatcherEvents>, batch: WatchBatch): boolean 
   const p = em.listenerCount("put");
   const d = em.listenerCount("delete");
   if (b + p + d === 0) return false;
-  if (b > 0) em.emit("batch", batch);
-  if (p + d > 0) for (const e of batch.events) em.emit(e.type, e);
+  if (b > 0) emitSafely(em, "batch", batch);
+  if (p + d > 0) for (const e of batch.events) emitSafely(em, e.type, e);
   return true;
 }
 
