@@ -17,6 +17,7 @@ import {
   Op,
   type Etcd,
   type WatchBatch,
+  type WatchEvent,
 } from "../src/index.js";
 
 let member: EtcdMember;
@@ -216,9 +217,14 @@ describe("watch: events and options", () => {
     const w = etcd.watch(p, { prefix: true });
     const seen: string[] = [];
     let batches = 0;
-    w.on("put", (e) => seen.push(`put ${e.keyText.slice(p.length)}=${e.text}`));
-    w.on("delete", (e) => seen.push(`delete ${e.keyText.slice(p.length)}`));
-    w.on("batch", () => batches++);
+    const onPut = (e: WatchEvent) => seen.push(`put ${e.keyText.slice(p.length)}=${e.text}`);
+    const onDelete = (e: WatchEvent) => seen.push(`delete ${e.keyText.slice(p.length)}`);
+    const onBatch = () => batches++;
+    w.on("put", onPut);
+    w.on("delete", onDelete);
+    w.on("batch", onBatch);
+    let once = 0;
+    w.once("put", () => once++);
     let ended = false;
     w.on("end", () => (ended = true));
     try {
@@ -230,6 +236,12 @@ describe("watch: events and options", () => {
       assert.equal(batches, 2);
       // Listeners take the batches: nothing piles up for an iterator nobody runs.
       assert.equal(w.bufferedEvents, 0);
+      assert.equal(once, 1);
+      // Without data listeners, batches wait for the iterator again.
+      w.off("put", onPut).off("delete", onDelete).off("batch", onBatch);
+      const later = await etcd.put(p + "b", "2");
+      assert.deepEqual(describeBatches(await take(w, 1)), [`${later.revision}:put ${p}b=2`]);
+      assert.equal(seen.length, 2);
     } finally {
       await w.close();
     }

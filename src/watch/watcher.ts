@@ -105,6 +105,7 @@ const WANTS_PROGRESS = 2;
 const CONFIRMED = 4;
 const AUTH_RETRIED = 8;
 const ERROR_DELIVERED = 16;
+const ONCE_USED = 32;
 
 const DONE: Promise<IteratorResult<WatchBatch>> = Promise.resolve({ value: undefined, done: true });
 
@@ -167,6 +168,8 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
   private fragments: RawEvent[] | undefined;
   private emitter: EventEmitter<WatcherEvents> | undefined;
   private readyWaiters: ReadyWaiter[] | undefined;
+  /** Listeners for batch, put and delete; -1 when not counted since the last change. */
+  private dataListeners = -1;
   private signal: AbortSignal | undefined;
   private onAbort: (() => void) | undefined;
 
@@ -287,18 +290,22 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
   /** Adds a listener; see {@link WatcherEvents}. */
   on<K extends keyof WatcherEvents>(event: K, listener: (...args: WatcherEvents[K]) => void): this {
     (this.emitter ??= new EventEmitter<WatcherEvents>()).on(event, listener as never);
+    this.dataListeners = -1;
     return this;
   }
 
   /** Adds a one-time listener. */
   once<K extends keyof WatcherEvents>(event: K, listener: (...args: WatcherEvents[K]) => void): this {
     (this.emitter ??= new EventEmitter<WatcherEvents>()).once(event, listener as never);
+    // One-time listeners leave by themselves: count data listeners on every batch from now on.
+    this.marks |= ONCE_USED;
     return this;
   }
 
   /** Removes a listener. */
   off<K extends keyof WatcherEvents>(event: K, listener: (...args: WatcherEvents[K]) => void): this {
     this.emitter?.off(event, listener as never);
+    this.dataListeners = -1;
     return this;
   }
 
@@ -423,7 +430,10 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     if (!batch.progress) this.nextRevision = batch.revision + 1n;
     const em = this.emitter;
     if (em !== undefined) {
-      const listened = emitBatch(em, batch);
+      if (this.dataListeners < 0 || (this.marks & ONCE_USED) !== 0) {
+        this.dataListeners = em.listenerCount("batch") + em.listenerCount("put") + em.listenerCount("delete");
+      }
+      const listened = this.dataListeners > 0 && emitBatch(em, batch);
       if (this.st === "closed") return false;
       if (listened && (this.marks & ITERATING) === 0) return true;
     }
@@ -446,14 +456,10 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
   }
 }
 
-/** Emits a batch to listeners; true when anyone listens for data. */
+/** Emits a batch, then each of its events, to listeners; returns true. */
 function emitBatch(em: EventEmitter<WatcherEvents>, batch: WatchBatch): boolean {
-  const b = em.listenerCount("batch");
-  const p = em.listenerCount("put");
-  const d = em.listenerCount("delete");
-  if (b + p + d === 0) return false;
-  if (b > 0) emitSafely(em, "batch", batch);
-  if (p + d > 0) for (const e of batch.events) emitSafely(em, e.type, e);
+  emitSafely(em, "batch", batch);
+  for (const e of batch.events) emitSafely(em, e.type, e);
   return true;
 }
 
