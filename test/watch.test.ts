@@ -8,6 +8,7 @@ import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, transportUnderTest, uniquePrefix } from "./support.js";
 import { describeBatches, nextEvents, serverWatchers, take, waitFor, within } from "./watch-support.js";
 import {
+  AbortedError,
   ClientClosedError,
   CompactedError,
   Compare,
@@ -482,6 +483,7 @@ describe("watch: ending", () => {
     // An already aborted signal gives a watcher that is over at once.
     const late = etcd.watch(p + "k", { signal: ac.signal });
     assert.equal(late.state, "closed");
+    await assert.rejects(late.ready(), AbortedError);
     assert.deepEqual(await late.next(), { value: undefined, done: true });
   });
 
@@ -515,6 +517,7 @@ describe("watch: ending", () => {
       // A client whose endpoint refuses connections: its watch stream sits in backoff, with a timer.
       const lost = new Etcd({ endpoints: ["127.0.0.1:1"], transport: ${JSON.stringify(transportUnderTest)} });
       const orphan = lost.watch("x");
+      const orphanReady = orphan.ready();
       const loops = [ws[0], ws[199], orphan].map(async (w) => { for await (const _ of w) {} return w.state; });
       const pending = ws[5].ready();
       // Long enough for the orphan's stream to fail a few times: it waits in backoff, on a timer.
@@ -522,14 +525,14 @@ describe("watch: ending", () => {
       const orphanStream = lost.watches.info().streams[0].state;
       etcd.close();
       lost.close();
-      const result = { loops: await Promise.all(loops), mirror: mirror.state, all: ws.every((w) => w.state === "closed"), ready: await pending.then(() => "ok", (e) => e.name), orphanStream };
+      const result = { loops: await Promise.all(loops), mirror: mirror.state, all: ws.every((w) => w.state === "closed"), ready: await pending.then(() => "ok", (e) => e.name), orphanReady: await orphanReady.then(() => "ok", (e) => e.name), orphanStream };
       await new Promise((r) => setImmediate(r));
       // Nothing of the clients keeps the process alive: no timer is left.
       result.timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
       console.log(JSON.stringify(result));
     `;
     const out = await runChild(script);
-    assert.deepEqual(JSON.parse(out), { loops: ["closed", "closed", "closed"], mirror: "closed", all: true, ready: "ok", orphanStream: "backoff", timers: 0 });
+    assert.deepEqual(JSON.parse(out), { loops: ["closed", "closed", "closed"], mirror: "closed", all: true, ready: "ok", orphanReady: "ClientClosedError", orphanStream: "backoff", timers: 0 });
   });
 
   test("a listener that throws does not break the stream or the mirror: the error is uncaught, delivery goes on", async () => {

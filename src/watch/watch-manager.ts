@@ -7,7 +7,7 @@ import type { Transport } from "@connectrpc/connect";
 import type { Bytes } from "../kv/bytes.js";
 import { resolveRange } from "../kv/key-range.js";
 import type { KV } from "../kv/kv.js";
-import { ClientClosedError, InvalidOptionError, RequestTooLargeError } from "../errors.js";
+import { AbortedError, ClientClosedError, InvalidOptionError, RequestTooLargeError } from "../errors.js";
 import { DEFAULT_MAX_BUFFERED_EVENTS, FRAGMENT, NO_DELETE, NO_PUT, PREV_KV, PROGRESS_NOTIFY, Watcher, type WatchOptions } from "./watcher.js";
 import { WatchStream, type WatchStreamInfo } from "./watch-stream.js";
 import { Mirror, type MirrorOptions } from "./mirror.js";
@@ -77,7 +77,7 @@ export class WatchManager {
     const signal = options.signal;
     const w = new Watcher(stream, range.key, range.rangeEnd, start, flags, limit, signal?.aborted ? undefined : signal);
     if (signal?.aborted) {
-      w.finish(undefined);
+      w.finish(undefined, new AbortedError(signal.reason));
       return w;
     }
     stream.add(w);

@@ -191,7 +191,8 @@ export class WatchStream implements WatcherHost {
     if (s !== undefined) this.endSession(s);
     const all = [...this.members];
     this.members.clear();
-    for (const w of all) w.finish(undefined);
+    const closed = new ClientClosedError();
+    for (const w of all) w.finish(undefined, closed);
   }
 
   get state(): WatchStreamState {

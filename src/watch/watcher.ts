@@ -8,7 +8,7 @@ import { Code } from "@connectrpc/connect";
 import type { Event as RawEvent } from "../../gen/etcd/api/mvccpb/kv_pb.js";
 import type { WatchResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { RangeSelector } from "../kv/key-range.js";
-import { EtcdError } from "../errors.js";
+import { AbortedError, EtcdError } from "../errors.js";
 import { batchOf, endOfRevision, progressBatch, revisionOf, type WatchBatch, type WatchEvent } from "./events.js";
 import { emitSafely } from "./listeners.js";
 
@@ -160,6 +160,8 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
   private marks = 0;
   private st: WatcherState = "creating";
   private err: EtcdError | undefined;
+  /** Why a watcher that ended cleanly ended, when it was not its own close(): for `ready()`. */
+  private why: EtcdError | undefined;
   private buf: WatchBatch[] | undefined;
   private bufHead = 0;
   private buffered = 0;
@@ -190,7 +192,7 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     this.limit = maxBufferedEvents;
     if (signal !== undefined) {
       this.signal = signal;
-      this.onAbort = () => void this.close();
+      this.onAbort = () => void this.finish(undefined, new AbortedError(signal.reason));
       signal.addEventListener("abort", this.onAbort, { once: true });
     }
   }
@@ -221,11 +223,13 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
 
   /**
    * Resolves once the server has confirmed the watcher (changes from then on
-   * will be delivered); rejects if it ends first.
+   * will be delivered); rejects if it ends first: with its error, with
+   * `ClientClosedError` when the client was closed, `AbortedError` when its
+   * signal fired.
    */
   ready(): Promise<void> {
     if ((this.marks & CONFIRMED) !== 0) return Promise.resolve();
-    if (this.st === "closed") return Promise.reject(this.err ?? closedBeforeReady());
+    if (this.st === "closed") return Promise.reject(this.err ?? this.why ?? closedBeforeReady());
     return new Promise((resolve, reject) => (this.readyWaiters ??= []).push({ resolve, reject }));
   }
 
@@ -384,10 +388,15 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     if ((this.flags & PROGRESS_NOTIFY) !== 0 || (this.marks & WANTS_PROGRESS) !== 0) this.progress(revision);
   }
 
-  /** @internal Ends the watcher with `error` (or cleanly); returns the server's cancel confirmation, if one is due. */
-  finish(error: EtcdError | undefined): Promise<void> | undefined {
+  /**
+   * @internal Ends the watcher with `error` (or cleanly); `why` is what a
+   * pending `ready()` rejects with after a clean end (default: closed before
+   * confirmed). Returns the server's cancel confirmation, if one is due.
+   */
+  finish(error: EtcdError | undefined, why?: EtcdError): Promise<void> | undefined {
     if (this.st === "closed") return undefined;
     this.err = error;
+    this.why = why;
     this.st = "closed";
     this.fragments = undefined;
     const ack = this.host.remove(this);
@@ -408,7 +417,7 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     const ready = this.readyWaiters;
     if (ready !== undefined) {
       this.readyWaiters = undefined;
-      const e = error ?? closedBeforeReady();
+      const e = error ?? why ?? closedBeforeReady();
       for (const r of ready) r.reject(e);
     }
     const em = this.emitter;
