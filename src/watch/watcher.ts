@@ -236,8 +236,9 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
   /**
    * Asks the server for a progress notification on this watcher's stream.
    * It arrives as a batch with `progress: true` and the store's revision.
-   * On etcd before 3.4.25 / 3.5.8 such an answer may overtake events of
-   * lower revisions still on their way, so it is not used as a resume point.
+   * Older servers (etcd issue 15220; 3.4.23 here) may send that answer ahead
+   * of events of lower revisions still on their way, so it is not used as a
+   * resume point; a watcher's own periodic notifications (`progressNotify`) are.
    */
   requestProgress(): void {
     if (this.st === "closed") return;
