@@ -244,9 +244,11 @@ async function resume(): Promise<{ recreatedMs: number; deliveredMs: number }> {
     await victim.kill();
     const put = writer.put(key, "after the kill");
     const deadline = Date.now() + 60_000;
-    while (etcd.watches.info().streams[0]!.memberId === id || ws.some((w) => w.state !== "watching")) {
+    for (;;) {
+      const st = etcd.watches.info().streams[0]!;
+      if (st.memberId !== id && st.states.watching === WATCHERS) break;
       if (Date.now() > deadline) throw new Error("watchers not re-created within 60 s");
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setTimeout(r, 5));
     }
     const recreatedMs = performance.now() - t0;
     await put;
