@@ -32,6 +32,9 @@ import { Cluster as ClusterApi } from "./admin/cluster.js";
 import type { AdminContext } from "./admin/endpoint-target.js";
 import { Maintenance as MaintenanceApi } from "./admin/maintenance.js";
 import { ServerVersions } from "./admin/server-version.js";
+import { WatchManager } from "./watch/watch-manager.js";
+import type { Watcher, WatchOptions } from "./watch/watcher.js";
+import type { Mirror, MirrorOptions } from "./watch/mirror.js";
 
 /**
  * Options of {@link Etcd}. Only `endpoints` is required. Every option is
@@ -181,6 +184,8 @@ export class Etcd implements AsyncDisposable {
   readonly cluster: ClusterApi;
   /** Alarms, per-member status, defragment, hashes, snapshots, leadership, downgrade. */
   readonly maintenance: MaintenanceApi;
+  /** Watches and mirrors (`watch()` and `mirror()` are also on the client); `watches.info()` shows the streams. */
+  readonly watches: WatchManager;
   /** The transport all calls go through; pass it to `createClient` for other services. */
   readonly transport: Transport;
 
@@ -269,6 +274,8 @@ export class Etcd implements AsyncDisposable {
     this.auth = new AuthApi(admin, versions);
     this.cluster = new ClusterApi(admin, versions);
     this.maintenance = new MaintenanceApi(admin, versions);
+    this.watches = new WatchManager(this.clusterTransport, this.kv, { maxRequestBytes: maxSend, requestTimeoutMs: o.requestTimeoutMs });
+    this.addCloseHook(() => this.watches.close());
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;
@@ -344,6 +351,29 @@ export class Etcd implements AsyncDisposable {
   /** Aborted by {@link Etcd.close}: long-lived helpers (streams, waits) end with it. @internal */
   get closeSignal(): AbortSignal {
     return this.closeController.signal;
+  }
+
+  /**
+   * Watches a key, or a range with `prefix`, `fromKey` or `rangeEnd`: an
+   * async iterator of batches, one per revision, that never skips or repeats
+   * a revision across reconnects. See {@link Watcher}.
+   *
+   * ```ts
+   * for await (const batch of etcd.watch("jobs/", { prefix: true })) {
+   *   for (const e of batch.events) console.log(batch.revision, e.type, e.keyText);
+   * }
+   * ```
+   */
+  watch(key: Bytes, options?: WatchOptions): Watcher {
+    return this.watches.watch(key, options);
+  }
+
+  /**
+   * Keeps every key under `prefix` in memory, current with the store, and
+   * lists again by itself after a compaction or a long disconnect. See {@link Mirror}.
+   */
+  mirror(prefix: Bytes, options?: MirrorOptions): Mirror {
+    return this.watches.mirror(prefix, options);
   }
 
   /**

@@ -253,3 +253,8 @@ export interface LinkedSignal {
   /** Unlinks the signal entirely. */
   dispose(): void;
 }
+
+/** Waits `ms`, or rejects with `AbortedError` as soon as `signal` fires (timers past 2^31 ms included). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new CallBudget(Infinity, signal).sleep(ms);
+}

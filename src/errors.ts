@@ -526,3 +526,26 @@ export class SnapshotVerificationError extends EtcdError {
     super(message, Code.DataLoss, options);
   }
 }
+
+/**
+ * The error for a server message that arrives outside a call status, such as
+ * a watcher's `cancel_reason`: either a gRPC status in text form
+ * (`rpc error: code = PermissionDenied desc = etcdserver: permission denied`)
+ * or a bare message (`mvcc: watcher range is empty`). Both are looked up in
+ * the same table as call errors; an unknown message gives a plain
+ * {@link EtcdError} carrying the text.
+ */
+export function errorFromServerMessage(text: string, endpoint?: string): EtcdError {
+  const status = /^rpc error: code = (\w+) desc = ([\s\S]*)$/.exec(text);
+  const message = status !== null ? status[2]! : text;
+  let code = status !== null ? (Code as unknown as Record<string, Code | undefined>)[status[1]!] : undefined;
+  let cls = code !== undefined ? classify(code, message) : undefined;
+  if (cls === undefined) {
+    // No code, or one the table does not pair with this text: match the text alone.
+    const bare = message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message;
+    const row = SERVER_ERRORS.find(([, m]) => bare === m || (m === "request timed out" && bare.startsWith(m)));
+    if (row !== undefined) [code, , cls] = row;
+  }
+  const options = endpoint !== undefined ? { endpoint } : {};
+  return cls !== undefined ? new cls(message, code!, options) : new EtcdError(message, code ?? Code.Unknown, options);
+}

@@ -42,3 +42,8 @@ export {
 } from "./admin/maintenance.js";
 export { SnapshotVerifier, verifySnapshotFile, type SnapshotInfo, type SnapshotOptions, type SnapshotProgress } from "./admin/snapshot.js";
 export { compareVersions } from "./admin/server-version.js";
+export { WatchManager, type WatchInfo, type WatchLimits } from "./watch/watch-manager.js";
+export { Watcher, type WatchOptions, type WatcherState, type WatcherEvents } from "./watch/watcher.js";
+export { WatchEvent, type WatchBatch, type WatchEventType } from "./watch/events.js";
+export type { WatchStreamInfo, WatchStreamState } from "./watch/watch-stream.js";
+export { Mirror, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";

@@ -25,7 +25,7 @@ import { Op, type DeleteOp, type GetOptions, type PutOp } from "../kv/op.js";
 import type { GetResult, TxnResult } from "../kv/results.js";
 import type { Txn } from "../kv/txn.js";
 import type { CallOptions } from "../call-options.js";
-import { CallBudget } from "../deadline.js";
+import { sleep } from "../deadline.js";
 import { retryDelayMs } from "../cluster/retry.js";
 import { AbortedError, DeadlineExceededError, InvalidKeyError, InvalidOptionError, StmConflictError } from "../errors.js";
 
@@ -203,7 +203,7 @@ class StmRun {
       if (out.committed) return { value, revision: out.revision, attempts: attempt, txn: out.txn };
       if (attempt > this.retries) throw new StmConflictError(attempt);
       prefetched = out.prefetched;
-      await new CallBudget(Infinity, this.attemptSignal).sleep(retryDelayMs(attempt, RETRY_BASE_MS, RETRY_CAP_MS)).catch(() => this.check());
+      await sleep(retryDelayMs(attempt, RETRY_BASE_MS, RETRY_CAP_MS), this.attemptSignal).catch(() => this.check());
     }
   }
 

@@ -1,21 +1,25 @@
 /**
  * Message encoding and decoding for the built-in transport: protobuf-es by
  * default, with a registry of hand-written fast paths by message type name
- * (today the `RangeResponse` decoder, the one response that can hold
- * thousands of messages). A fast path returns `undefined` for anything it
+ * (the `RangeResponse` decoder, the one response that can hold thousands
+ * of messages, and the watch codecs, the messages that come by the thousand). A fast path returns `undefined` for anything it
  * does not handle, and the reflective codec takes over.
  * @module
  */
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { decodeRangeResponse } from "../kv/range-decoder.js";
+import { decodeWatchResponse, encodeWatchRequest } from "../watch/watch-codec.js";
 
 /** Decodes bytes of one message type, or returns `undefined` to fall back to protobuf-es. */
 export type FastDecoder = (bytes: Uint8Array) => object | undefined;
-/** Encodes a message of one type, or returns `undefined` to fall back to protobuf-es. */
+/** Encodes a message of one type (given as a message or its init shape), or returns `undefined` to fall back to protobuf-es. */
 export type FastEncoder = (message: object) => Uint8Array | undefined;
 
-const decoders = new Map<string, FastDecoder>([["etcdserverpb.RangeResponse", decodeRangeResponse]]);
-const encoders = new Map<string, FastEncoder>();
+const decoders = new Map<string, FastDecoder>([
+  ["etcdserverpb.RangeResponse", decodeRangeResponse],
+  ["etcdserverpb.WatchResponse", decodeWatchResponse],
+]);
+const encoders = new Map<string, FastEncoder>([["etcdserverpb.WatchRequest", encodeWatchRequest as FastEncoder]]);
 
 /** Registers a fast decoder for the message type `typeName` (e.g. `etcdserverpb.RangeResponse`). */
 export function registerDecoder(typeName: string, decoder: FastDecoder): void {
@@ -39,11 +43,11 @@ export function decodeMessage<O extends DescMessage>(schema: O, bytes: Uint8Arra
 
 /** Encodes one message (given as a message or its init shape). */
 export function encodeMessage<I extends DescMessage>(schema: I, input: MessageInitShape<I>): Uint8Array {
-  const message = create(schema, input);
   const fast = encoders.get(schema.typeName);
   if (fast !== undefined) {
-    const bytes = fast(message);
+    // Fast encoders read the init shape directly: no message object is built.
+    const bytes = fast(input as object);
     if (bytes !== undefined) return bytes;
   }
-  return toBinary(schema, message);
+  return toBinary(schema, create(schema, input));
 }
