@@ -25,6 +25,7 @@ import type { PaginateOptions } from "./kv/paginate.js";
 import type { DeleteResult, GetResult, OpResult, PutResult } from "./kv/results.js";
 import type { Txn } from "./kv/txn.js";
 import type { CompactionResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
+import { Leases } from "./lease/lease.js";
 
 /** Options of {@link Etcd}. Only `endpoints` is required. */
 export interface EtcdOptions {
@@ -131,6 +132,8 @@ export interface RawClients {
 export class Etcd implements AsyncDisposable {
   /** The key-value API (also exposed directly on the client). */
   readonly kv: KV;
+  /** Leases: grant, revoke, and keep alive over one shared stream. See {@link Leases}. */
+  readonly lease: Leases;
   /** Typed connect clients of every service. */
   readonly raw: RawClients;
   /** The transport all calls go through; pass it to `createClient` for other services. */
@@ -204,6 +207,12 @@ export class Etcd implements AsyncDisposable {
       election: createClient(Election, this.cluster),
     };
     this.kv = new KV(this.raw.kv, { maxTxnOps: options.maxTxnOps ?? 128 });
+    this.lease = new Leases(this.raw.lease, this.cluster, {
+      requestTimeoutMs: options.requestTimeoutMs ?? 15000,
+      // Interceptors see only calls made through the transport, so the raw keep-alive stream is used without them.
+      rawStream: !stock && (options.interceptors?.length ?? 0) === 0,
+      maxResponseBytes: options.maxResponseBytes,
+    });
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;
@@ -333,6 +342,7 @@ export class Etcd implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
+    this.lease.close();
     this.cluster.close();
     for (const s of this.pool.slots) s.closeTransport?.();
   }

@@ -22,3 +22,12 @@ export { createHttp2Transport, type Http2TransportOptions } from "./transport/ht
 export * from "./errors.js";
 export type { AuthCredentials } from "./cluster/auth-token.js";
 export { formatEndpointTable, type EndpointInfo } from "./cluster/endpoint-status.js";
+export {
+  Leases,
+  type LeaseGrantOptions,
+  type LeaseGrantResult,
+  type LeaseTimeToLiveOptions,
+  type LeaseTimeToLiveResult,
+  type KeepAliveOnceResult,
+} from "./lease/lease.js";
+export { KeptLease, type KeptLeaseState, type KeptLeaseEvents } from "./lease/kept-lease.js";

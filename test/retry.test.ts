@@ -12,7 +12,10 @@ const server = (code: Code, msg: string) => new ConnectError(`etcdserver: ${msg}
 
 test("reads and lease bookkeeping are repeatable; writes are not; Alarm only when it lists", () => {
   assert.equal(isRepeatable(KV.method.range, {}), true);
-  assert.equal(isRepeatable(Lease.method.leaseGrant, {}), true);
+  assert.equal(isRepeatable(Lease.method.leaseTimeToLive, {}), true);
+  // Grant and revoke are retried by the lease layer, which knows when a retry is safe.
+  assert.equal(isRepeatable(Lease.method.leaseGrant, {}), false);
+  assert.equal(isRepeatable(Lease.method.leaseRevoke, {}), false);
   assert.equal(isRepeatable(KV.method.put, {}), false);
   assert.equal(isRepeatable(KV.method.txn, {}), false);
   assert.equal(isRepeatable(KV.method.compact, {}), false);

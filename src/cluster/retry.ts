@@ -12,10 +12,9 @@ import { LeaderChangedError, ServerStoppedError, ServerTimeoutError, isConnectEr
 import { isConnectionLost, isUnsent } from "../transport/failure.js";
 
 // Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
+// LeaseGrant and LeaseRevoke are writes here: the lease layer retries them itself (see lease/grant-revoke.ts).
 const REPEATABLE = new Set([
   "etcdserverpb.KV/Range",
-  "etcdserverpb.Lease/LeaseGrant",
-  "etcdserverpb.Lease/LeaseRevoke",
   "etcdserverpb.Lease/LeaseTimeToLive",
   "etcdserverpb.Lease/LeaseLeases",
   "etcdserverpb.Cluster/MemberList",
