@@ -31,11 +31,10 @@ import { randomLeaseId } from "./lease-id.js";
 
 const GRANT = "etcdserverpb.Lease/LeaseGrant";
 
-/** A granted lease, and when the attempt that may have created it began (monotonic ms). */
+/** A granted lease. */
 export interface Granted {
   id: bigint;
   ttl: number;
-  startedAt: number;
 }
 
 /** Runs `attempt` until it succeeds or fails for good, retrying what a repeatable call may retry. */
@@ -75,12 +74,11 @@ export async function grantLease(
   defaultTimeoutMs: number,
 ): Promise<Granted> {
   let id = explicitId ?? randomLeaseId();
-  let startedAt = performance.now();
   return withRetries(options, defaultTimeoutMs, async (callOptions, uncertain) => {
     for (let collisions = 0; ; collisions++) {
       try {
         const res = await raw.leaseGrant({ ID: id, TTL: BigInt(ttl) }, toConnectOptions(callOptions));
-        return { id: res.ID, ttl: Number(res.TTL), startedAt };
+        return { id: res.ID, ttl: Number(res.TTL) };
       } catch (e) {
         if (!(e instanceof LeaseExistsError)) throw e;
         if (explicitId !== undefined) {
@@ -95,11 +93,10 @@ export async function grantLease(
         } catch (err) {
           throw new OutcomeUnknownError(GRANT, toEtcdError(err));
         }
-        if (check.TTL > 0n && check.grantedTTL >= BigInt(ttl)) return { id, ttl: Number(check.grantedTTL), startedAt };
+        if (check.TTL > 0n && check.grantedTTL >= BigInt(ttl)) return { id, ttl: Number(check.grantedTTL) };
         // Someone else's lease (or an expired one of ours): nothing of ours lives; a new ID is safe.
         if (collisions >= 2) throw e;
         id = randomLeaseId();
-        startedAt = performance.now();
       }
     }
   });

@@ -202,12 +202,13 @@ export class Leases {
     const existing = this.stream.entry(id);
     if (existing !== undefined) return existing.handle;
     const r = await this.stream.once(id, options?.timeoutMs ?? this.options.requestTimeoutMs, options?.signal);
-    return this.keep(id, r.ttl, r.sentAt);
+    return this.keep(id, r.ttl, r.sentAt, false);
   }
 
   /**
    * Grants a lease and keeps it alive: {@link Leases.grant} then
-   * {@link Leases.keepAlive}, without waiting for a first refresh.
+   * {@link Leases.keepAlive}. Resolves once granted; the first refresh
+   * follows at once.
    *
    * ```ts
    * const lease = await etcd.lease.create(10);
@@ -220,7 +221,11 @@ export class Leases {
     checkTtl(ttl);
     const id = options?.id === undefined ? undefined : checkLeaseId(options.id);
     const g = await grantLease(this.raw, ttl, id, options, this.options.requestTimeoutMs);
-    return this.keep(g.id, g.ttl, g.startedAt);
+    // When the server granted it is unknown: the request may have waited
+    // behind thousands of others. Count the TTL from the answer (as Go's
+    // client does), and refresh at once, so that the first answered refresh,
+    // whose send time is known, sets a deadline that errs early.
+    return this.keep(g.id, g.ttl, performance.now(), true);
   }
 
   /** How many leases this client keeps alive. */
@@ -238,7 +243,7 @@ export class Leases {
     this.stream.close();
   }
 
-  private keep(id: bigint, ttl: number, startedAt: number): KeptLease {
-    return this.stream.keep(id, ttl, startedAt, (e) => new KeptLease(e, this.owner)).handle;
+  private keep(id: bigint, ttl: number, startedAt: number, refreshNow: boolean): KeptLease {
+    return this.stream.keep(id, ttl, startedAt, refreshNow, (e) => new KeptLease(e, this.owner)).handle;
   }
 }
