@@ -79,7 +79,8 @@ export function decodeKeepAliveFast(b: Uint8Array): KeepAliveAnswer | undefined 
         id = BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
       }
     } else if (tag === 0x0a) {
-      // The response header: skip it.
+      // The response header: not needed, only checked to be well formed
+      // (its four fields are varints), so that nothing protobuf-es would refuse passes.
       let len = 0;
       let shift = 0;
       let c: number;
@@ -89,8 +90,17 @@ export function decodeKeepAliveFast(b: Uint8Array): KeepAliveAnswer | undefined 
         len |= (c & 0x7f) << shift;
         shift += 7;
       } while ((c & 0x80) !== 0);
-      p += len;
-      if (p > end) return undefined;
+      const stop = p + len;
+      if (len < 0 || stop > end) return undefined;
+      while (p < stop) {
+        const t = b[p++]!;
+        if (t !== 0x08 && t !== 0x10 && t !== 0x18 && t !== 0x20) return undefined;
+        let n = 0;
+        do {
+          if (p >= stop || ++n > 10) return undefined;
+          c = b[p++]!;
+        } while ((c & 0x80) !== 0);
+      }
     } else {
       return undefined;
     }

@@ -133,8 +133,13 @@ export class KeepAliveStream {
   private current: WireState | undefined;
   /** Requests sent on the current wire and not answered yet. */
   private outstanding = 0;
-  /** Last answer on the current wire, or the first request after a quiet time. */
-  private progressAt = 0;
+  /**
+   * When the current wire counts as hung unless an answer comes: each request
+   * may wait a fifth of its lease's TTL, counted from its send or from the
+   * last answer, whichever is later (etcd answers a stream's requests in order).
+   */
+  private hungAt = Infinity;
+  /** The shortest wait allowed to any request outstanding since the wire was last idle. */
   private hungAfterMs = Infinity;
   private hungTimer: unknown;
   private reopenTimer: unknown;
@@ -310,7 +315,6 @@ export class KeepAliveStream {
   private send(reqs: readonly KeepAliveRequest[], now: number): void {
     const state = this.current;
     if (state?.wire === undefined || reqs.length === 0) return;
-    if (this.outstanding === 0) this.progressAt = now;
     this.outstanding += reqs.length;
     let minTtl = Infinity;
     for (let i = 0; i < reqs.length; i++) {
@@ -325,8 +329,9 @@ export class KeepAliveStream {
         if (ws !== undefined) for (const w of ws) if (w.sentAt === 0) w.sentAt = now;
       }
     }
-    const hung = Math.min(HUNG_MAX_MS, Math.max(HUNG_MIN_MS, minTtl / 5));
-    if (hung < this.hungAfterMs) this.hungAfterMs = hung;
+    const allowed = Math.min(HUNG_MAX_MS, Math.max(HUNG_MIN_MS, minTtl / 5));
+    if (allowed < this.hungAfterMs) this.hungAfterMs = allowed;
+    if (now + allowed < this.hungAt) this.hungAt = now + allowed;
     state.wire.send(reqs);
     this.armHungCheck(now);
   }
@@ -344,6 +349,7 @@ export class KeepAliveStream {
     this.current = state;
     this.outstanding = 0;
     this.hungAfterMs = Infinity;
+    this.hungAt = Infinity;
     const events: WireEvents = {
       response: (id, ttl) => {
         if (this.current === state) this.onResponse(state, id, ttl);
@@ -377,8 +383,12 @@ export class KeepAliveStream {
   private onResponse(state: WireState, id: bigint, ttl: number): void {
     const now = this.clock.now();
     if (this.outstanding > 0) this.outstanding--;
-    if (this.outstanding === 0) this.hungAfterMs = Infinity;
-    this.progressAt = now;
+    if (this.outstanding === 0) {
+      this.hungAfterMs = Infinity;
+      this.hungAt = Infinity;
+    } else {
+      this.hungAt = now + this.hungAfterMs;
+    }
     if (this.failures !== 0) {
       this.failures = 0;
       this.lastError = undefined;
@@ -444,15 +454,16 @@ export class KeepAliveStream {
     this.current = undefined;
     this.outstanding = 0;
     this.hungAfterMs = Infinity;
+    this.hungAt = Infinity;
     if (this.hungTimer !== undefined) this.clock.clearTimeout(this.hungTimer);
     this.hungTimer = undefined;
     state?.wire?.close();
   }
 
+  /** One timer, armed while requests are outstanding; it re-arms itself while answers keep coming. */
   private armHungCheck(now: number): void {
     if (this.hungTimer !== undefined || this.outstanding === 0) return;
-    const delay = Math.max(1, this.progressAt + this.hungAfterMs - now);
-    this.hungTimer = this.clock.setTimeout(this.checkHung, delay);
+    this.hungTimer = this.clock.setTimeout(this.checkHung, Math.max(1, this.hungAt - now));
   }
 
   private readonly checkHung = (): void => {
@@ -460,15 +471,14 @@ export class KeepAliveStream {
     const state = this.current;
     if (state === undefined || this.outstanding === 0) return;
     const now = this.clock.now();
-    const quiet = now - this.progressAt;
-    if (quiet < this.hungAfterMs) {
+    if (now < this.hungAt) {
       this.armHungCheck(now);
       return;
     }
     const err = new EndpointUnavailableError(
       state.slot.endpoint.address,
       "other",
-      `no answer on the keep-alive stream for ${Math.round(quiet)} ms (${this.outstanding} refreshes outstanding)`,
+      `no answer on the keep-alive stream within ${Math.round(this.hungAfterMs)} ms (${this.outstanding} refreshes outstanding)`,
     );
     this.options.pool.failed(state.slot, err);
     this.onEnd(state, undefined, err);
