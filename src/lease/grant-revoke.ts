@@ -8,7 +8,7 @@
  *   answers "lease already exists". With a random ID, that answer means an
  *   earlier attempt of ours created it (another client choosing the same ID
  *   is a 1 in 2^63 chance), which `timeToLive` confirms (the lease exists
- *   with at least the TTL we asked for), and the grant succeeded. With the
+ *   with the TTL we asked for), and the grant succeeded. With the
  *   caller's ID, "exists" after an attempt of unknown outcome cannot be told
  *   apart from someone else's lease: the caller gets `OutcomeUnknownError`.
  * - A revoke retried after an attempt of unknown outcome that answers "lease
@@ -37,6 +37,11 @@ export interface Granted {
   ttl: number;
 }
 
+/** Thrown by an attempt to end the call with `error`, however retryable it looks. */
+class Final {
+  constructor(readonly error: EtcdError) {}
+}
+
 /** Runs `attempt` until it succeeds or fails for good, retrying what a repeatable call may retry. */
 async function withRetries<T>(
   options: CallOptions | undefined,
@@ -55,6 +60,7 @@ async function withRetries<T>(
       // Never let the transport resend on its own: this loop must know when a retry happened.
       return await attempt({ ...options, timeoutMs: remaining, retryWrites: false }, uncertain);
     } catch (e) {
+      if (e instanceof Final) throw e.error;
       if (signal?.aborted) throw new AbortedError(signal.reason);
       if (!(e instanceof EtcdError) || !classifyFailure(e).retryableIfRepeatable) throw e;
       if (e instanceof OutcomeUnknownError || isConnectionLost(e) || mayHaveBeenApplied(e)) uncertain = true;
@@ -82,7 +88,7 @@ export async function grantLease(
       } catch (e) {
         if (!(e instanceof LeaseExistsError)) throw e;
         if (explicitId !== undefined) {
-          if (uncertain) throw new OutcomeUnknownError(GRANT, e);
+          if (uncertain) throw new Final(new OutcomeUnknownError(GRANT, e));
           throw e;
         }
         // Our random ID exists: created by an earlier attempt of ours (this loop's
@@ -91,10 +97,12 @@ export async function grantLease(
         try {
           check = await raw.leaseTimeToLive({ ID: id }, toConnectOptions({ ...callOptions, retryWrites: undefined }));
         } catch (err) {
-          throw new OutcomeUnknownError(GRANT, toEtcdError(err));
+          throw new Final(new OutcomeUnknownError(GRANT, toEtcdError(err)));
         }
-        if (check.TTL > 0n && check.grantedTTL >= BigInt(ttl)) return { id, ttl: Number(check.grantedTTL) };
-        // Someone else's lease (or an expired one of ours): nothing of ours lives; a new ID is safe.
+        if (check.TTL > 0n && check.grantedTTL === BigInt(ttl)) return { id, ttl: ttl };
+        // Someone else's lease: nothing of ours lives under this ID, so a new one is safe. (A TTL
+        // below the server's minimum is raised, so a lease of ours can read as someone else's here;
+        // then it lapses within that minimum, a few seconds.)
         if (collisions >= 2) throw e;
         id = randomLeaseId();
       }
