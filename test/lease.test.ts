@@ -243,3 +243,47 @@ describe("close()", () => {
     await etcd.lease.revoke(lease.id);
   });
 });
+
+describe("with auth", () => {
+  let secured: EtcdMember;
+  before(async () => {
+    secured = await startEtcd({ authTokenTtl: 1 });
+    const admin = client(secured.endpoint);
+    try {
+      await admin.raw.auth.userAdd({ name: "root", password: "pw-root" });
+      await admin.raw.auth.userGrantRole({ user: "root", role: "root" });
+      await admin.raw.auth.authEnable({});
+    } finally {
+      admin.close();
+    }
+  });
+  after(async () => {
+    await secured?.stop();
+  });
+
+  test("with auth on, kept leases outlive the 1 s token many times, across stream reopens", async () => {
+    const c = client(secured.endpoint, { auth: { username: "root", password: "pw-root" } });
+    try {
+      const lease = await c.lease.create(2);
+      await sleep(2500);
+      // Tokens have expired by now: a new stream must authenticate again.
+      const before = c.lease.keepAliveEndpoint;
+      const again = await c.lease.create(2);
+      await sleep(2500);
+      assert.equal(lease.state, "alive");
+      assert.equal(again.state, "alive");
+      assert.equal(before, secured.endpoint);
+      assert.ok((await c.lease.timeToLive(lease.id)).ttl >= 1);
+      lease.stop();
+      again.stop();
+      // The last lease stopped: the stream closes. The next one opens a new stream, the old token long expired.
+      await waitFor("the stream to close", () => c.lease.keepAliveEndpoint === undefined, 2000);
+      await sleep(1500);
+      const third = await c.lease.create(2);
+      await new Promise<void>((r) => third.once("keepalive", () => r()));
+      await third.revoke();
+    } finally {
+      c.close();
+    }
+  });
+});

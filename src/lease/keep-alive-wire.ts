@@ -18,6 +18,7 @@ import { Lease as LeaseService, type LeaseKeepAliveRequestSchema } from "../../g
 import type { EndpointSlot } from "../cluster/endpoint-pool.js";
 import type { TokenSource } from "../cluster/cluster-transport.js";
 import { RawGrpcStream } from "../transport/raw-grpc-stream.js";
+import { toEtcdError } from "../errors.js";
 import { decodeKeepAliveResponse } from "./keep-alive-codec.js";
 import type { KeepAliveRequest, KeepAliveWire, OpenWire, WireEvents } from "./keep-alive.js";
 
@@ -36,17 +37,31 @@ export interface WireOptions {
 /** A factory of wires for {@link KeepAliveStream}. */
 export function wireFactory(options: WireOptions): OpenWire {
   return (slot, events) => {
-    const metadata = streamMetadata(options.tokens());
+    const tokens = options.tokens();
+    if (tokens === undefined || tokens.exempt(LeaseService.method.leaseKeepAlive)) return open(slot, { hasleader: "true" }, events);
+    // etcd (3.4, 3.5) checks no token on LeaseKeepAlive, so the cached one is
+    // enough and a fresh Authenticate (bcrypt, a raft round) per stream is not
+    // needed; should a server refuse it, it is dropped and the next stream
+    // carries a new one.
+    let used: string | undefined;
+    const metadata = Promise.resolve(tokens.token(undefined)).then((token): Record<string, string> => {
+      used = token;
+      return token === "" ? { hasleader: "true" } : { hasleader: "true", token };
+    });
+    return open(slot, metadata, {
+      response: events.response,
+      end: (error) => {
+        if (used !== undefined && error !== undefined && tokens.isTokenError(toEtcdError(error))) tokens.invalidate(used);
+        events.end(error);
+      },
+    });
+  };
+
+  function open(slot: EndpointSlot, metadata: Record<string, string> | Promise<Record<string, string>>, events: WireEvents): KeepAliveWire {
     return options.raw && slot.connection !== undefined
       ? new RawWire(slot, metadata, events, options.maxReceiveMessageBytes)
       : new TypedWire(slot, metadata, events);
-  };
-}
-
-/** `hasleader`, and a token fetched for this stream (streams outlive cached tokens). */
-function streamMetadata(tokens: TokenSource | undefined): Record<string, string> | Promise<Record<string, string>> {
-  if (tokens === undefined || tokens.exempt(LeaseService.method.leaseKeepAlive)) return { hasleader: "true" };
-  return tokens.fresh(undefined).then((token): Record<string, string> => (token === "" ? { hasleader: "true" } : { hasleader: "true", token }));
+  }
 }
 
 class RawWire implements KeepAliveWire {
