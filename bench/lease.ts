@@ -36,6 +36,8 @@ interface Sample {
   holdCpuS: number;
   rssMb: number;
   peakRssMb: number;
+  /** Grants that failed (the client gave up on them). */
+  failed: number;
   lost: number;
 }
 
@@ -85,10 +87,17 @@ async function child(name: string, endpoint: string): Promise<void> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let next = 0;
+  let failed = 0;
+  let firstError: unknown;
   const worker = async (): Promise<void> => {
     while (next < LEASES) {
       next++;
-      await subject.grant(TTL);
+      try {
+        await subject.grant(TTL);
+      } catch (e) {
+        failed++;
+        firstError ??= e;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, LEASES) }, worker));
@@ -105,8 +114,10 @@ async function child(name: string, endpoint: string): Promise<void> {
     holdCpuS,
     rssMb: process.memoryUsage().rss / 1e6,
     peakRssMb: process.resourceUsage().maxRSS / 1e3,
+    failed,
     lost: subject.lost(),
   };
+  if (firstError !== undefined) console.error(`${name}: ${failed} grants failed; the first: ${String(firstError)}`);
   process.stdout.write(JSON.stringify(sample) + "\n");
   subject.close();
   process.exit(0);
@@ -167,6 +178,7 @@ async function main(): Promise<void> {
     [`keep ${LEASES} alive (TTL ${TTL} s) for ${HOLD_S} s: client CPU s`, "holdCpuS", 3],
     ["RSS after keeping them alive: MB", "rssMb", 0],
     ["peak RSS: MB", "peakRssMb", 0],
+    ["grants failed", "failed", 0],
     ["leases lost", "lost", 0],
   ];
   const extra = names.includes("connect-node") ? " this client (connect-node) |" : "";

@@ -301,7 +301,8 @@ export class KeepAliveStream {
         batch.push(e);
         // Now watch its deadline; an answer reschedules it.
         this.schedule.at(e, e.expiresAt, "late");
-      } else if (e.sentAt !== 0 || e.dueAt <= early) {
+      } else if (e.sentAt !== 0) {
+        // Sent and not answered yet: wait for the answer or the deadline.
         this.schedule.at(e, e.expiresAt, "late");
       } else {
         this.schedule.at(e, e.dueAt, "early");
@@ -319,7 +320,7 @@ export class KeepAliveStream {
     let minTtl = Infinity;
     for (let i = 0; i < reqs.length; i++) {
       const r = reqs[i]!;
-      let e = r instanceof LeaseEntry ? r : this.entries.get(r.id);
+      const e = r instanceof LeaseEntry ? r : this.entries.get(r.id);
       if (e !== undefined) {
         if (e.sentAt === 0) e.sentAt = now;
         if (e.ttlMs < minTtl) minTtl = e.ttlMs;

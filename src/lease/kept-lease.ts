@@ -124,7 +124,7 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
 
   /** @internal A refresh was answered. */
   refreshed(ttl: number): void {
-    if (this.listenerCount("keepalive") > 0) this.emit("keepalive", ttl);
+    if (this.listenerCount("keepalive") > 0) this.notify("keepalive", ttl);
   }
 
   /** @internal The lease is lost. */
@@ -134,7 +134,22 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
     this.error = error;
     if (this.resolveLost !== undefined) this.resolveLost(error);
     else if (this.lostPromise === undefined) this.lostPromise = Promise.resolve(error);
-    this.emit("lost", error);
+    this.notify("lost", error);
+  }
+
+  /**
+   * Emits to the user's listeners from inside the keep-alive machinery: a
+   * listener that throws must not leave it half-updated, so the exception is
+   * rethrown on its own (as an uncaught exception, like any listener's).
+   */
+  private notify<K extends keyof KeptLeaseEvents>(event: K, ...args: KeptLeaseEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: KeptLeaseEvents[K]) => boolean)(event, ...args);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
   }
 
   /** @internal Keep-alive ended without a loss. */
