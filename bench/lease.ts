@@ -70,14 +70,15 @@ async function ours(endpoint: string, transport: "http2" | "connect-node"): Prom
 async function etcd3(endpoint: string): Promise<Subject> {
   const { Etcd3 } = await import("etcd3");
   const client = new Etcd3({ hosts: `http://${endpoint}` });
-  let lost = 0;
+  // etcd3 may emit "lost" more than once per lease.
+  const lost = new Set<object>();
   return {
     async grant(ttl) {
       const lease = client.lease(ttl);
-      lease.on("lost", () => lost++);
+      lease.on("lost", () => lost.add(lease));
       await lease.grant();
     },
-    lost: () => lost,
+    lost: () => lost.size,
     close: () => client.close(),
   };
 }
