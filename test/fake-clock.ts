@@ -27,6 +27,17 @@ export class FakeClock implements Clock {
     this.timers.delete(timer as FakeTimer);
   }
 
+  /** No I/O is ever waiting here: runs right after the timer being handled, at the same time. */
+  afterIo(fn: () => void): unknown {
+    const timer = { at: this.t, fn, seq: this.seq++ };
+    this.timers.add(timer);
+    return timer;
+  }
+
+  cancelAfterIo(handle: unknown): void {
+    this.timers.delete(handle as FakeTimer);
+  }
+
   /** Timers pending now. */
   get pending(): number {
     return this.timers.size;

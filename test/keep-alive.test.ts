@@ -242,6 +242,22 @@ test("stop() ends a lease's refreshes; close() ends everything and leaves no tim
   await assert.rejects(stream.once(1n, Infinity, undefined), { name: "ClientClosedError" });
 });
 
+test("a busy event loop: answers already waiting when a timer fires are read before any verdict", () => {
+  const { clock, wires, keep, failed, lastWire } = setup();
+  const lease = keep(1n, 3);
+  clock.advance(1000);
+  const w = lastWire();
+  assert.deepEqual(w.ids, [1n]);
+  // The process stalls past the stream's allowance and the lease's deadline; the answer
+  // came in meanwhile and waits in the socket. Timers run first in the next turn.
+  clock.jump(2500);
+  clock.afterIo(() => w.events.response(1n, 3));
+  clock.advance(0);
+  assert.equal(lease.state, "alive", "not reported lost");
+  assert.equal(wires.length, 1, "the stream was not given up");
+  assert.equal(failed.length, 0);
+});
+
 test("a lost lease is reported to every listener, once", () => {
   const { clock, keep } = setup();
   const lease = keep(1n, 2);

@@ -142,6 +142,10 @@ export class KeepAliveStream {
   /** The shortest wait allowed to any request outstanding since the wire was last idle. */
   private hungAfterMs = Infinity;
   private hungTimer: unknown;
+  private hungConfirm: unknown;
+  /** Leases past their deadline at the last wake-up, checked again once pending answers are read. */
+  private suspects: LeaseEntry[] = [];
+  private lossCheck: unknown;
   private reopenTimer: unknown;
   /** Wires that failed since the last answer. */
   private failures = 0;
@@ -260,6 +264,9 @@ export class KeepAliveStream {
     this.closed = true;
     this.schedule.clear();
     this.dropWire();
+    if (this.lossCheck !== undefined) this.clock.cancelAfterIo(this.lossCheck);
+    this.lossCheck = undefined;
+    this.suspects = [];
     if (this.idleCheck !== undefined) clearImmediate(this.idleCheck);
     this.idleCheck = undefined;
     if (this.reopenTimer !== undefined) this.clock.clearTimeout(this.reopenTimer);
@@ -294,7 +301,7 @@ export class KeepAliveStream {
     for (const e of items) {
       if (this.entries.get(e.id) !== e) continue;
       if (now >= e.expiresAt) {
-        this.lose(e, "keepalive-failed", now);
+        this.suspect(e);
         continue;
       }
       if (e.sentAt === 0 && e.dueAt <= early) {
@@ -458,6 +465,8 @@ export class KeepAliveStream {
     this.hungAt = Infinity;
     if (this.hungTimer !== undefined) this.clock.clearTimeout(this.hungTimer);
     this.hungTimer = undefined;
+    if (this.hungConfirm !== undefined) this.clock.cancelAfterIo(this.hungConfirm);
+    this.hungConfirm = undefined;
     state?.wire?.close();
   }
 
@@ -476,6 +485,19 @@ export class KeepAliveStream {
       this.armHungCheck(now);
       return;
     }
+    // Answers may be waiting unread behind a busy turn of the event loop: decide after reading them.
+    if (this.hungConfirm === undefined) this.hungConfirm = this.clock.afterIo(this.confirmHung);
+  };
+
+  private readonly confirmHung = (): void => {
+    this.hungConfirm = undefined;
+    const state = this.current;
+    if (state === undefined || this.outstanding === 0) return;
+    const now = this.clock.now();
+    if (now < this.hungAt) {
+      this.armHungCheck(now);
+      return;
+    }
     const err = new EndpointUnavailableError(
       state.slot.endpoint.address,
       "other",
@@ -484,6 +506,27 @@ export class KeepAliveStream {
     this.options.pool.failed(state.slot, err);
     this.onEnd(state, undefined, err);
   };
+
+  /**
+   * A lease past its deadline: lost, unless an answer that already arrived is
+   * still waiting to be read (timers run before I/O in each turn of the event
+   * loop, so a busy process would otherwise report leases that were refreshed).
+   */
+  private suspect(e: LeaseEntry): void {
+    this.suspects.push(e);
+    if (this.lossCheck !== undefined) return;
+    this.lossCheck = this.clock.afterIo(() => {
+      this.lossCheck = undefined;
+      const suspects = this.suspects;
+      this.suspects = [];
+      const now = this.clock.now();
+      for (const s of suspects) {
+        if (this.entries.get(s.id) !== s) continue;
+        if (now >= s.expiresAt) this.lose(s, "keepalive-failed", now);
+        else if (s.wakeSlot === -1) this.schedule.at(s, s.dueAt > now ? s.dueAt : s.expiresAt, s.dueAt > now ? "early" : "late");
+      }
+    });
+  }
 
   private lose(e: LeaseEntry, reason: LeaseLostReason, now: number): void {
     if (this.entries.get(e.id) !== e) return;

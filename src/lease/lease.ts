@@ -220,12 +220,17 @@ export class Leases {
   async create(ttl: number, options?: LeaseGrantOptions): Promise<KeptLease> {
     checkTtl(ttl);
     const id = options?.id === undefined ? undefined : checkLeaseId(options.id);
+    const startedAt = performance.now();
     const g = await grantLease(this.raw, ttl, id, options, this.options.requestTimeoutMs);
-    // When the server granted it is unknown: the request may have waited
-    // behind thousands of others. Count the TTL from the answer (as Go's
-    // client does), and refresh at once, so that the first answered refresh,
-    // whose send time is known, sets a deadline that errs early.
-    return this.keep(g.id, g.ttl, performance.now(), true);
+    const answeredAt = performance.now();
+    // The server granted it between the call and the answer, so it lives at
+    // least until startedAt + TTL: the deadline, with the first refresh at a
+    // third of the TTL as usual. But a call that waited long (behind
+    // thousands of others) makes that bound useless: then count from the
+    // answer (as Go's client does) and refresh at once, so that the answer
+    // to a refresh whose send time is known soon sets a deadline that errs early.
+    const slow = answeredAt - startedAt > (g.ttl * 1000) / 6;
+    return this.keep(g.id, g.ttl, slow ? answeredAt : startedAt, slow);
   }
 
   /** How many leases this client keeps alive. */

@@ -20,6 +20,9 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(timer: unknown): void;
+  /** Runs `fn` once the I/O that is already waiting has been handled (`setImmediate`). */
+  afterIo(fn: () => void): unknown;
+  cancelAfterIo(handle: unknown): void;
 }
 
 /** `performance.now()` and Node's timers. */
@@ -27,6 +30,8 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+  afterIo: (fn) => setImmediate(fn),
+  cancelAfterIo: (h) => clearImmediate(h as NodeJS.Immediate),
 };
 
 /** A timer wheel of sorts: items wake in batches, per slot of `slotMs`. */
