@@ -35,12 +35,13 @@ class FakeWire implements KeepAliveWire {
   }
 }
 
-function setup(options: { slotMs?: number } = {}) {
+function setup(options: { slotMs?: number; leader?: () => Promise<EndpointSlot | undefined> } = {}) {
   const clock = new FakeClock();
   const slots = ["a:1", "b:1", "c:1"].map((address) => ({ endpoint: { address }, failures: 0, retryAt: 0 }) as unknown as EndpointSlot);
   const failed: Array<{ address: string; error: EtcdError }> = [];
   let pinned = 0;
   const pool = {
+    slots,
     pick: () => slots[pinned]!,
     failed: (slot: EndpointSlot, error: EtcdError) => {
       failed.push({ address: slot.endpoint.address, error });
@@ -53,6 +54,7 @@ function setup(options: { slotMs?: number } = {}) {
     pool,
     clock,
     ...(options.slotMs !== undefined ? { slotMs: options.slotMs } : {}),
+    ...(options.leader !== undefined ? { locateLeader: options.leader } : {}),
     openWire: (slot, events) => {
       const w = new FakeWire(slot, events);
       wires.push(w);
@@ -256,6 +258,34 @@ test("a busy event loop: answers already waiting when a timer fires are read bef
   assert.equal(lease.state, "alive", "not reported lost");
   assert.equal(wires.length, 1, "the stream was not given up");
   assert.equal(failed.length, 0);
+});
+
+test("the stream moves to the leader once it is found, taking every unanswered refresh along", async () => {
+  let slots: EndpointSlot[] = [];
+  let asked = 0;
+  const { clock, wires, keep, lastWire, slots: all } = setup({
+    leader: async () => {
+      asked++;
+      return slots[2];
+    },
+  });
+  slots = all;
+  keep(1n, 6);
+  keep(2n, 6);
+  clock.advance(2000);
+  assert.equal(wires[0]!.slot.endpoint.address, "a:1", "first on the pinned endpoint");
+  assert.deepEqual(wires[0]!.ids.sort(), [1n, 2n]);
+  await tick();
+  assert.equal(asked, 1);
+  assert.ok(wires[0]!.closed);
+  assert.equal(wires.length, 2);
+  assert.equal(lastWire().slot.endpoint.address, "c:1", "then on the leader");
+  assert.deepEqual(lastWire().ids.sort(), [1n, 2n], "unanswered refreshes are sent again there");
+  lastWire().answerAll(6);
+  // Later streams go straight to the leader; a failure there makes it look again.
+  lastWire().events.end(markConnectionLost(new ConnectError("reset", Code.Unavailable)));
+  clock.advance(6000);
+  assert.ok(asked >= 2, "looked for the leader again after its stream failed");
 });
 
 test("a lost lease is reported to every listener, once", () => {

@@ -41,18 +41,13 @@ async function leader(): Promise<EtcdMember> {
   }
 }
 
-/**
- * A client whose keep-alive stream starts on `first` (it is pinned first),
- * keeping `n` leases of `ttl` seconds alive.
- */
-async function keepOn(first: EtcdMember, n: number, ttl: number): Promise<{ etcd: Etcd; leases: KeptLease[]; lost: LeaseLostError[] }> {
+/** A client with `first` pinned first, keeping `n` leases of `ttl` seconds alive. */
+async function keep(first: EtcdMember, n: number, ttl: number): Promise<{ etcd: Etcd; leases: KeptLease[]; lost: LeaseLostError[] }> {
   const endpoints = [first.endpoint, ...cluster.endpoints.filter((e) => e !== first.endpoint)];
   const etcd = client(endpoints, { dialTimeoutMs: 1000 });
   const leases = await Promise.all(Array.from({ length: n }, () => etcd.lease.create(ttl)));
   const lost: LeaseLostError[] = [];
   for (const l of leases) l.on("lost", (e) => lost.push(e));
-  await waitFor("the keep-alive stream", () => etcd.lease.keepAliveEndpoint !== undefined, 5000);
-  assert.equal(etcd.lease.keepAliveEndpoint, first.endpoint);
   return { etcd, leases, lost };
 }
 
@@ -67,31 +62,60 @@ async function assertAlive(etcd: Etcd, leases: KeptLease[], lost: LeaseLostError
   for (const l of leases) assert.ok((await etcd.lease.timeToLive(l.id, { timeoutMs: 5000 })).ttl > 0, `lease ${l.id} alive on the server`);
 }
 
-describe("leases survive the loss of the member carrying the keep-alive stream", () => {
-  for (const fault of ["SIGKILL", "SIGSTOP"] as const) {
-    for (const role of ["leader", "follower"] as const) {
-      test(`${fault} of the ${role} carrying the stream: the stream moves, no lease is lost`, async () => {
-        const lead = await leader();
-        const victim = role === "leader" ? lead : cluster.members.find((m) => m !== lead)!;
-        const { etcd, leases, lost } = await keepOn(victim, 20, 5);
-        try {
-          await sleep(1000);
-          if (fault === "SIGKILL") await victim.kill();
-          else await victim.pause();
-          const faultAt = Date.now();
-          await waitFor("the stream to move", () => etcd.lease.keepAliveEndpoint !== undefined && etcd.lease.keepAliveEndpoint !== victim.endpoint, 5000);
-          const movedAfter = Date.now() - faultAt;
-          // Twice the TTL, so every lease needed refreshes through the new stream.
-          await sleep(10_000);
-          await assertAlive(etcd, leases, lost);
-          assert.ok(movedAfter < 5000, `moved after ${movedAfter} ms`);
-        } finally {
-          etcd.close();
-          await cluster.heal();
-        }
-      });
+describe("the keep-alive stream", () => {
+  test("settles on the leader, wherever the client is pinned (followers forward every renewal)", async () => {
+    const lead = await leader();
+    const follower = cluster.members.find((m) => m !== lead)!;
+    const { etcd } = await keep(follower, 5, 5);
+    try {
+      await waitFor("the stream on the leader", () => etcd.lease.keepAliveEndpoint === lead.endpoint, 5000);
+      assert.equal(etcd.pool.pinned.endpoint.address, follower.endpoint, "unary calls stay where they were pinned");
+    } finally {
+      etcd.close();
     }
+  });
+
+  for (const fault of ["SIGKILL", "SIGSTOP"] as const) {
+    test(`${fault} of the leader, which carries the stream: the stream moves, no lease is lost, then it settles on the new leader`, async () => {
+      const victim = await leader();
+      const { etcd, leases, lost } = await keep(victim, 20, 5);
+      try {
+        await waitFor("the stream on the leader", () => etcd.lease.keepAliveEndpoint === victim.endpoint, 5000);
+        await sleep(500);
+        if (fault === "SIGKILL") await victim.kill();
+        else await victim.pause();
+        const faultAt = Date.now();
+        await waitFor("the stream to move", () => etcd.lease.keepAliveEndpoint !== undefined && etcd.lease.keepAliveEndpoint !== victim.endpoint, 5000);
+        const movedAfter = Date.now() - faultAt;
+        // Twice the TTL, so every lease needed refreshes through the new stream.
+        await sleep(10_000);
+        await assertAlive(etcd, leases, lost);
+        assert.ok(movedAfter < 5000, `moved after ${movedAfter} ms`);
+        const now = await leader();
+        assert.notEqual(now, victim);
+        await waitFor("the stream on the new leader", () => etcd.lease.keepAliveEndpoint === now.endpoint, 10_000);
+      } finally {
+        etcd.close();
+        await cluster.heal();
+      }
+    });
   }
+
+  test("SIGSTOP of a follower costs nothing", async () => {
+    const lead = await leader();
+    const follower = cluster.members.find((m) => m !== lead)!;
+    const { etcd, leases, lost } = await keep(follower, 20, 5);
+    try {
+      await waitFor("the stream on the leader", () => etcd.lease.keepAliveEndpoint === lead.endpoint, 5000);
+      await follower.pause();
+      await sleep(7000);
+      await assertAlive(etcd, leases, lost);
+      assert.equal(etcd.lease.keepAliveEndpoint, lead.endpoint);
+    } finally {
+      etcd.close();
+      await cluster.heal();
+    }
+  });
 });
 
 describe("no member reachable", () => {

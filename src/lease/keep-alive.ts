@@ -11,6 +11,8 @@
  * - When the stream fails it is opened again at once (then with backoff) on
  *   the endpoint the pool picks, which moves away from a failed endpoint, and
  *   every refresh that is due or was left unanswered is sent again at once.
+ * - The stream moves to the leader once it is found: followers forward each
+ *   renewal to the leader, one at a time.
  * - A stream whose member stops answering (SIGSTOP, a network blackhole)
  *   sends no error: when requests are outstanding and nothing comes back for
  *   a fifth of the shortest TTL among them (0.25-2 s), the endpoint is marked
@@ -53,6 +55,7 @@ export type OpenWire = (slot: EndpointSlot, events: WireEvents) => KeepAliveWire
 
 /** The part of the endpoint pool the stream uses. */
 export interface WirePool {
+  readonly slots: readonly EndpointSlot[];
   pick(): EndpointSlot;
   failed(slot: EndpointSlot, error: EtcdError): void;
   succeeded(slot: EndpointSlot): void;
@@ -62,6 +65,8 @@ export interface WirePool {
 export interface KeepAliveStreamOptions {
   pool: WirePool;
   openWire: OpenWire;
+  /** Finds the leader's endpoint, where the stream is best placed (see `leader-locator.ts`). */
+  locateLeader?: () => Promise<EndpointSlot | undefined>;
   clock?: Clock;
   /**
    * Granularity of the refresh schedule in ms (default 100): refreshes go out
@@ -72,6 +77,8 @@ export interface KeepAliveStreamOptions {
   slotMs?: number;
 }
 
+/** Least time between two searches for the leader. */
+const LOCATE_EVERY_MS = 5000;
 /** Bounds of the "no answer" time after which a stream counts as hung. */
 const HUNG_MIN_MS = 250;
 const HUNG_MAX_MS = 2000;
@@ -147,6 +154,11 @@ export class KeepAliveStream {
   private suspects: LeaseEntry[] = [];
   private lossCheck: unknown;
   private reopenTimer: unknown;
+  /** The leader's endpoint, once found; forgotten when a stream on it fails. */
+  private leader: EndpointSlot | undefined;
+  private locating = false;
+  private lastLocateAt = -Infinity;
+  private locateTimer: unknown;
   /** Wires that failed since the last answer. */
   private failures = 0;
   /** Why the last wire failed, until an answer comes. */
@@ -271,6 +283,8 @@ export class KeepAliveStream {
     this.idleCheck = undefined;
     if (this.reopenTimer !== undefined) this.clock.clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
+    if (this.locateTimer !== undefined) this.clock.clearTimeout(this.locateTimer);
+    this.locateTimer = undefined;
     const entries = [...this.entries.values()];
     this.entries.clear();
     for (const e of entries) e.handle.markStopped();
@@ -352,7 +366,9 @@ export class KeepAliveStream {
   }
 
   private open(): void {
-    const slot = this.options.pool.pick();
+    const pool = this.options.pool;
+    const leader = this.leader;
+    const slot = leader !== undefined && leader.retryAt <= Date.now() && pool.slots.includes(leader) ? leader : pool.pick();
     const state: WireState = { wire: undefined, slot };
     this.current = state;
     this.outstanding = 0;
@@ -386,6 +402,45 @@ export class KeepAliveStream {
     for (const e of this.entries.values()) if (e.sentAt !== 0 || e.dueAt <= early) reqs.push(e);
     for (const id of this.waiters.keys()) reqs.push({ id, frame: encodeKeepAliveFrame(id) });
     this.send(reqs, now);
+    if (slot !== this.leader) this.locate();
+  }
+
+  /**
+   * Looks for the leader (at most every 5 s) and moves the stream there:
+   * everything due or unanswered goes out again on the new stream.
+   */
+  private locate(): void {
+    const find = this.options.locateLeader;
+    if (find === undefined || this.locating || this.closed || this.locateTimer !== undefined) return;
+    const wait = this.lastLocateAt + LOCATE_EVERY_MS - this.clock.now();
+    if (wait > 0) {
+      this.locateTimer = this.clock.setTimeout(() => {
+        this.locateTimer = undefined;
+        if (this.current !== undefined && this.current.slot !== this.leader) this.locate();
+      }, wait);
+      return;
+    }
+    this.locating = true;
+    this.lastLocateAt = this.clock.now();
+    find().then(
+      (slot) => {
+        this.locating = false;
+        if (this.closed) return;
+        this.leader = slot;
+        const state = this.current;
+        if (state?.wire === undefined || state.slot === slot) return;
+        if (slot === undefined || slot.retryAt > Date.now()) {
+          // Not found (an election, say): look again a little later.
+          this.locate();
+          return;
+        }
+        this.dropWire();
+        this.open();
+      },
+      () => {
+        this.locating = false;
+      },
+    );
   }
 
   private onResponse(state: WireState, id: bigint, ttl: number): void {
@@ -435,6 +490,8 @@ export class KeepAliveStream {
   private onEnd(state: WireState, error: unknown, hung: EtcdError | undefined): void {
     if (this.current !== state) return;
     this.dropWire();
+    // Whoever leads now, the stream goes where the pool says until the leader is found again.
+    if (state.slot === this.leader) this.leader = undefined;
     const address = state.slot.endpoint.address;
     let err: EtcdError;
     if (hung !== undefined) {
@@ -551,6 +608,8 @@ export class KeepAliveStream {
       this.dropWire();
       if (this.reopenTimer !== undefined) this.clock.clearTimeout(this.reopenTimer);
       this.reopenTimer = undefined;
+      if (this.locateTimer !== undefined) this.clock.clearTimeout(this.locateTimer);
+      this.locateTimer = undefined;
     });
   }
 }

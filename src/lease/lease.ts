@@ -12,6 +12,7 @@ import { Code } from "@connectrpc/connect";
 import { grantLease, revokeLease } from "./grant-revoke.js";
 import { KeepAliveStream, type LeaseEntry } from "./keep-alive.js";
 import { wireFactory } from "./keep-alive-wire.js";
+import { locateLeader } from "./leader-locator.js";
 import { KeptLease, type KeptLeaseOwner } from "./kept-lease.js";
 import { checkLeaseId, checkTtl } from "./lease-id.js";
 
@@ -105,6 +106,7 @@ export class Leases {
     this.stream = new KeepAliveStream({
       pool: cluster.pool,
       openWire: wireFactory({ tokens: () => cluster.tokens, raw: options.rawStream, maxReceiveMessageBytes: options.maxResponseBytes }),
+      locateLeader: () => locateLeader(cluster),
     });
     this.owner = {
       stop: (entry: LeaseEntry) => this.stream.release(entry),
