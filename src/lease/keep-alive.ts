@@ -77,8 +77,9 @@ export interface KeepAliveStreamOptions {
   slotMs?: number;
 }
 
-/** Least time between two searches for the leader. */
+/** Least time between two searches for the leader; doubled (up to a minute) while none is found. */
 const LOCATE_EVERY_MS = 5000;
+const LOCATE_MAX_MS = 60_000;
 /** Bounds of the "no answer" time after which a stream counts as hung. */
 const HUNG_MIN_MS = 250;
 const HUNG_MAX_MS = 2000;
@@ -158,6 +159,7 @@ export class KeepAliveStream {
   private leader: EndpointSlot | undefined;
   private locating = false;
   private lastLocateAt = -Infinity;
+  private locateEveryMs = LOCATE_EVERY_MS;
   private locateTimer: unknown;
   /** Wires that failed since the last answer. */
   private failures = 0;
@@ -406,13 +408,15 @@ export class KeepAliveStream {
   }
 
   /**
-   * Looks for the leader (at most every 5 s) and moves the stream there:
-   * everything due or unanswered goes out again on the new stream.
+   * Looks for the leader (at most every 5 s, less often while none is found)
+   * and moves the stream there: everything due or unanswered goes out again
+   * on the new stream.
    */
   private locate(): void {
     const find = this.options.locateLeader;
     if (find === undefined || this.locating || this.closed || this.locateTimer !== undefined) return;
-    const wait = this.lastLocateAt + LOCATE_EVERY_MS - this.clock.now();
+    if (this.options.pool.slots.length < 2) return;
+    const wait = this.lastLocateAt + this.locateEveryMs - this.clock.now();
     if (wait > 0) {
       this.locateTimer = this.clock.setTimeout(() => {
         this.locateTimer = undefined;
@@ -427,10 +431,11 @@ export class KeepAliveStream {
         this.locating = false;
         if (this.closed) return;
         this.leader = slot;
+        this.locateEveryMs = slot === undefined ? Math.min(LOCATE_MAX_MS, this.locateEveryMs * 2) : LOCATE_EVERY_MS;
         const state = this.current;
         if (state?.wire === undefined || state.slot === slot) return;
         if (slot === undefined || slot.retryAt > Date.now()) {
-          // Not found (an election, say): look again a little later.
+          // Not found (an election, say): look again later.
           this.locate();
           return;
         }
