@@ -153,9 +153,9 @@ describe("no member reachable", () => {
       assert.ok(err, "reported lost");
       assert.equal(err.reason, "keepalive-failed");
       assert.equal(lease.state, "lost");
-      // When its TTL runs out: never before the client's (early) estimate, and at most one schedule slot plus timer slack after.
+      // When its TTL runs out: never before the client's (early) estimate, and at most one 100 ms schedule slot plus timer slack after.
       assert.ok(lostAt >= expected - 5, `reported ${expected - lostAt} ms early`);
-      assert.ok(lostAt <= expected + 400, `reported ${lostAt - expected} ms late`);
+      assert.ok(lostAt <= expected + 500, `reported ${lostAt - expected} ms late`);
       // Keep-alive started failing with the first refresh due after the blackhole.
       const since = err.since.getTime();
       assert.ok(since >= holedAt - 150 && since <= holedAt + (ttl * 1000) / 3 + 150, `since ${since - holedAt} ms after the blackhole`);

@@ -98,10 +98,15 @@ describe("keep-alive", () => {
     });
     await sleep(6000);
     assert.equal(lease.state, "alive");
-    // 6 s at one refresh per 667 ms (less up to 100 ms early): 8-11 refreshes.
-    assert.ok(refreshes.length >= 8 && refreshes.length <= 11, `${refreshes.length} refreshes in 6 s`);
-    const gaps = refreshes.slice(1).map((t, i) => t - refreshes[i]!);
-    assert.ok(Math.max(...gaps) < 900, `longest gap ${Math.max(...gaps)} ms`);
+    // One refresh per 667 ms (up to 100 ms early, plus the round trip); a busy machine may delay a few.
+    assert.ok(refreshes.length >= 6 && refreshes.length <= 11, `${refreshes.length} refreshes in 6 s`);
+    const gaps = refreshes
+      .slice(1)
+      .map((t, i) => t - refreshes[i]!)
+      .sort((a, b) => a - b);
+    const median = gaps[gaps.length >> 1]!;
+    assert.ok(median >= 550 && median <= 800, `median gap ${median} ms (TTL/3 = 667 ms)`);
+    assert.ok(gaps[gaps.length - 1]! < 1500, `longest gap ${gaps[gaps.length - 1]} ms`);
     const left = (await etcd.lease.timeToLive(lease.id)).ttl;
     assert.ok(left >= 1, `server says ${left} s left`);
     assert.ok(lease.remainingMs > 500 && lease.remainingMs <= 2000, `client expects ${lease.remainingMs} ms left`);
@@ -179,7 +184,7 @@ describe("loss is reported with its reason", () => {
     const err = await lease.lost;
     const after = Date.now() - revokedAt;
     assert.equal(err.reason, "not-found");
-    assert.ok(after <= 1500, `reported ${after} ms after the revoke (refresh every 1 s)`);
+    assert.ok(after <= 2500, `reported ${after} ms after the revoke (a refresh every 1 s, TTL 3 s)`);
   });
 
   test("stop() lets the lease lapse on the server; nothing is reported lost", async () => {
