@@ -35,6 +35,7 @@ import { ServerVersions } from "./admin/server-version.js";
 import { WatchManager } from "./watch/watch-manager.js";
 import type { Watcher, WatchOptions } from "./watch/watcher.js";
 import type { Mirror, MirrorOptions } from "./watch/mirror.js";
+import { Leases } from "./lease/lease.js";
 
 /**
  * Options of {@link Etcd}. Only `endpoints` is required. Every option is
@@ -176,6 +177,8 @@ export interface RawClients {
 export class Etcd implements AsyncDisposable {
   /** The key-value API (also exposed directly on the client). */
   readonly kv: KV;
+  /** Leases: grant, revoke, and keep alive over one shared stream. See {@link Leases}. */
+  readonly lease: Leases;
   /** Typed connect clients of every service. */
   readonly raw: RawClients;
   /** Authentication: enable/disable, users, roles, permissions. */
@@ -276,6 +279,13 @@ export class Etcd implements AsyncDisposable {
     this.maintenance = new MaintenanceApi(admin, versions);
     this.watches = new WatchManager(this.clusterTransport, this.kv, { maxRequestBytes: maxSend, requestTimeoutMs: o.requestTimeoutMs });
     this.addCloseHook(() => this.watches.close());
+    this.lease = new Leases(this.raw.lease, this.clusterTransport, {
+      requestTimeoutMs: o.requestTimeoutMs,
+      // Interceptors see only calls made through the transport, so the raw keep-alive stream is used without them.
+      rawStream: o.transport !== "connect-node" && (options.interceptors?.length ?? 0) === 0,
+      maxResponseBytes: o.maxResponseBytes,
+    });
+    this.addCloseHook(() => this.lease.close());
     if (options.auth !== undefined) {
       const { username, password } = options.auth;
       const auth = this.raw.auth;

@@ -549,3 +549,53 @@ export function errorFromServerMessage(text: string, endpoint?: string): EtcdErr
   const options = endpoint !== undefined ? { endpoint } : {};
   return cls !== undefined ? new cls(message, code!, options) : new EtcdError(message, code ?? Code.Unknown, options);
 }
+
+// ---------------------------------------------------------------------------
+// Leases.
+
+/** Why a kept-alive lease was lost; see {@link LeaseLostError}. */
+export type LeaseLostReason = "expired" | "revoked" | "not-found" | "keepalive-failed";
+
+const LOST_TEXT: Record<LeaseLostReason, string> = {
+  expired: "the server no longer has it (its TTL ran out)",
+  revoked: "it was revoked through this client",
+  "not-found": "the server no longer has it, although its TTL had not run out (revoked elsewhere)",
+  "keepalive-failed": "no keep-alive was answered before its TTL ran out",
+};
+
+/**
+ * A lease kept alive by this client is gone, or must be presumed gone. Never
+ * thrown by a call: a kept lease resolves its `lost` promise with it and
+ * emits it as its `lost` event.
+ *
+ * - `expired`: the server answered a keep-alive with TTL <= 0 when the lease's
+ *   time was up anyway.
+ * - `revoked`: revoked through this client.
+ * - `not-found`: the server answered TTL <= 0 before the lease could have
+ *   expired, so someone else revoked it.
+ * - `keepalive-failed`: no refresh was answered before the TTL (counted from
+ *   the last answered refresh) ran out; keep-alive had been failing since
+ *   `since`, and `cause` holds the last stream error, if any. The lease may
+ *   linger on the server for a moment, but whatever it guarded must be
+ *   treated as lost.
+ */
+export class LeaseLostError extends EtcdError {
+  constructor(
+    /** The lease ID. */
+    readonly leaseId: bigint,
+    /** Why it was lost. */
+    readonly reason: LeaseLostReason,
+    /**
+     * For `keepalive-failed`: when the first refresh that was never answered
+     * fell due. For the other reasons: when the loss was seen.
+     */
+    readonly since: Date,
+    cause?: EtcdError,
+  ) {
+    const failing = reason === "keepalive-failed" ? ` (keep-alive failing since ${since.toISOString()}${cause !== undefined ? `; last error: ${cause.rawMessage}` : ""})` : "";
+    super(`lease ${leaseId.toString(16)} lost: ${LOST_TEXT[reason]}${failing}`, reason === "keepalive-failed" ? Code.Unavailable : Code.NotFound, {
+      endpoint: cause?.endpoint,
+      cause,
+    });
+  }
+}

@@ -47,3 +47,12 @@ export { Watcher, type WatchOptions, type WatcherState, type WatcherEvents } fro
 export { WatchEvent, type WatchBatch, type WatchEventType } from "./watch/events.js";
 export type { WatchStreamInfo, WatchStreamState } from "./watch/watch-stream.js";
 export { Mirror, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";
+export {
+  Leases,
+  type LeaseGrantOptions,
+  type LeaseGrantResult,
+  type LeaseTimeToLiveOptions,
+  type LeaseTimeToLiveResult,
+  type KeepAliveOnceResult,
+} from "./lease/lease.js";
+export { KeptLease, type KeptLeaseState, type KeptLeaseEvents } from "./lease/kept-lease.js";

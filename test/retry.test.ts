@@ -13,7 +13,7 @@ const server = (code: Code, msg: string) => new ConnectError(`etcdserver: ${msg}
 test("reads are repeatable; writes are not (lease grant and revoke included); Alarm only when it lists", () => {
   assert.equal(isRepeatable(KV.method.range, {}), true);
   assert.equal(isRepeatable(Lease.method.leaseTimeToLive, {}), true);
-  // A repeated grant can create a second lease; the lease layer makes its own retries safe.
+  // Grant and revoke are retried by the lease layer, which knows when a retry is safe.
   assert.equal(isRepeatable(Lease.method.leaseGrant, {}), false);
   assert.equal(isRepeatable(Lease.method.leaseRevoke, {}), false);
   assert.equal(isRepeatable(KV.method.put, {}), false);
