@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { startEtcd, startFromSnapshot, startProxy, type EtcdMember } from "./harness/index.js";
-import { client, transportUnderTest, uniquePrefix } from "./support.js";
+import { client, uniquePrefix } from "./support.js";
 import {
   AbortedError,
   ClientClosedError,
@@ -205,10 +205,7 @@ describe("close", () => {
     }
   });
 
-  // The built-in transport's Connection does not yet abandon a dial in flight on close() (issue 7,
-  // item 1, fixed on another branch); connect-node's session manager does, which this test checks.
-  const dialCloseSkip = transportUnderTest === "http2" ? "the built-in Connection finishes a dial in flight after close() (issue 7 item 1)" : false;
-  test("close() ends a call to a member outside the endpoint list that is still waiting for it", { skip: dialCloseSkip }, async () => {
+  test("close() ends a call to a member outside the endpoint list that is still waiting for it", async () => {
     // A member that accepts TCP and never answers (blackholed proxy): the call waits on its own connection.
     const hole = await startProxy("127.0.0.1", member.clientPort);
     hole.blackhole();

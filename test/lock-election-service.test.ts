@@ -10,6 +10,7 @@ import { client, uniquePrefix } from "./support.js";
 import {
   AbortedError,
   DeadlineExceededError,
+  OutcomeUnknownError,
   ElectionNotLeaderError,
   ElectionService,
   Etcd,
@@ -154,7 +155,8 @@ describe("v3lock", () => {
     await assert.rejects(waiting, AbortedError);
     // The server gives up waiting and deletes the waiter's key.
     assert.deepEqual(await until((k) => !k.includes(bKey)), [text(held.key)]);
-    await assert.rejects(locks.lock(name, c, { timeoutMs: 300 }), DeadlineExceededError);
+    // Lock is a write: once sent, a deadline leaves its outcome unknown (the waiter's key may exist).
+    await assert.rejects(locks.lock(name, c, { timeoutMs: 300 }), (e) => e instanceof OutcomeUnknownError && e.cause instanceof DeadlineExceededError);
     await locks.unlock(held.key);
   });
 

@@ -12,7 +12,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from "@c
 import { requireLeaderKey, retryWritesKey } from "../call-options.js";
 import { CallBudget, abortedError, type LinkedSignal } from "../deadline.js";
 import type { EndpointPool, EndpointSlot } from "./endpoint-pool.js";
-import { ClientClosedError, EtcdError, NoEndpointAvailableError, OutcomeUnknownError, toEtcdError } from "../errors.js";
+import { ClientClosedError, EndpointUnavailableError, EtcdError, NoEndpointAvailableError, OutcomeUnknownError, toEtcdError } from "../errors.js";
 import { isConnectionLost, isUnsent } from "../transport/failure.js";
 import { ReplayableInput } from "./replayable-input.js";
 import {
@@ -208,7 +208,8 @@ export class ClusterTransport implements Transport {
       const errors = [...tried.values()];
       // Refused, unknown host, TLS or protocol mismatch everywhere: say so now instead of retrying until the deadline.
       if (errors.every(isConfigurationFailure) || (!this.options.waitForReady && errors.every(isDefinitiveFailure))) {
-        throw new NoEndpointAvailableError(errors);
+        // A lone member that answered (a learner refusing the call) says more than a list of one.
+        throw errors.length === 1 && !(errors[0] instanceof EndpointUnavailableError) ? errors[0]! : new NoEndpointAvailableError(errors);
       }
     }
     const outOfTime = (): EtcdError => {
@@ -348,6 +349,8 @@ export class ClusterTransport implements Transport {
           throw err;
         }
         if (r.done === true) return;
+        // After close(), messages already received are not delivered: the stream ends now.
+        if (this.closed) throw new ClientClosedError();
         yield r.value;
       }
     } finally {
