@@ -56,3 +56,6 @@ export {
   type KeepAliveOnceResult,
 } from "./lease/lease.js";
 export { KeptLease, type KeptLeaseState, type KeptLeaseEvents } from "./lease/kept-lease.js";
+export { Session, DEFAULT_SESSION_TTL, type SessionOptions, type SessionState, type KeyView } from "./concurrency/session.js";
+export { Mutex } from "./concurrency/mutex.js";
+export { Election } from "./concurrency/election.js";
