@@ -46,6 +46,8 @@ export class Election {
   /** This session's key: `name/<lease id in hex>`. */
   readonly key: Uint8Array;
   private rev = -1n;
+  /** True from a won campaign to resign(). */
+  private leads = false;
   private hdr: ResponseHeader | undefined;
 
   /** @internal Made by `session.election()`. */
@@ -73,12 +75,13 @@ export class Election {
       const place = await join(view, this.prefix, this.key, this.session.id, v, wait.call);
       this.rev = place.rev;
       this.hdr = place.result.header;
-      if (place.existing !== undefined && !Buffer.from(place.existing.value).equals(v)) await this.proclaim(v, wait.call);
+      if (place.existing !== undefined && !Buffer.from(place.existing.value).equals(v)) await this.setValue(v, wait.call);
       await waitForPredecessors(view, this.prefix, place.rev - 1n, wait.signal);
       // The wait may have outlasted our lease: lead only if our key is still there.
       const own = await view.get(this.key, wait.call);
       if (own.first?.createRevision !== place.rev) throw new KeyLostError(this.key);
       this.hdr = own.header;
+      this.leads = true;
     } catch (e) {
       await this.withdraw();
       throw wait.explain(e);
@@ -88,12 +91,17 @@ export class Election {
   }
 
   /**
-   * Sets a new value while leading (or campaigning), without a new election.
-   * @throws ElectionNotLeaderError when this session does not lead (never campaigned, resigned, or its key is gone).
+   * Sets a new value while leading, without a new election.
+   * @throws ElectionNotLeaderError when this session does not lead (still campaigning, resigned, or its key is gone).
    */
   async proclaim(value: Bytes, options?: CallOptions): Promise<void> {
     const v = toBytes(value, "value");
-    if (this.rev < 0n) throw notLeader();
+    if (!this.leads) throw notLeader();
+    await this.setValue(v, options);
+  }
+
+  /** Writes the candidacy's value, if its key is still the one campaigned with. */
+  private async setValue(v: Uint8Array, options: CallOptions | undefined): Promise<void> {
     const r = await this.session.view
       .txn()
       .if(this.isLeader())
@@ -108,6 +116,7 @@ export class Election {
     const rev = this.rev;
     if (rev < 0n) return;
     this.rev = -1n;
+    this.leads = false;
     const r = await this.session.view.txn().if(Compare.createRevision(this.key, "=", rev)).then(Op.delete(this.key)).commit(options);
     this.hdr = r.header;
   }
