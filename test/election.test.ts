@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
-import { ElectionNotLeaderError, Etcd, LeaseLostError, Op, type Election, type KeyValue } from "../src/index.js";
+import { ElectionNotLeaderError, ElectionService, Etcd, LeaseLostError, Op, SessionClosedError, type Election, type KeyValue } from "../src/index.js";
 
 let member: EtcdMember;
 let etcd: Etcd;
@@ -200,5 +200,19 @@ describe("server restart", () => {
       clearInterval(check);
       for (const c of clients) c.close();
     }
+  });
+});
+
+describe("the v3election service with a session", () => {
+  test("campaign with a session; isLeader fences the leader's writes after it resigned", async () => {
+    const p = uniquePrefix("v3election-session");
+    const elections = new ElectionService(etcd);
+    const session = await etcd.session({ ttl: 10 });
+    const { leader } = await elections.campaign(p + "e", session, "v");
+    assert.ok((await etcd.txn().if(elections.isLeader(leader)).then(Op.put(p + "x", "1")).commit()).succeeded);
+    await elections.resign(leader);
+    assert.equal((await etcd.txn().if(elections.isLeader(leader)).commit()).succeeded, false);
+    await session.close();
+    await assert.rejects(elections.campaign(p + "e", session, "v"), SessionClosedError);
   });
 });

@@ -271,3 +271,26 @@ describe("fencing and loss", () => {
     await session.close();
   });
 });
+
+describe("the v3lock service with a session", () => {
+  test("fenced like the mutex; a waiter whose session is lost rejects with LeaseLostError", async () => {
+    const p = uniquePrefix("v3lock-session");
+    const locks = new LockService(etcd);
+    const holder = await etcd.session({ ttl: 10 });
+    const held = await locks.lock(p + "l", holder);
+    assert.equal((await etcd.get(held.key)).first?.createRevision, held.createRevision);
+    assert.ok((await etcd.txn().if(held.isOwner()).then(Op.put(p + "x", "1")).commit()).succeeded);
+    const other = client(member.endpoint);
+    try {
+      const s = await other.session({ ttl: 3 });
+      const waiting = new LockService(other).lock(p + "l", s, { timeoutMs: 20_000 });
+      assert.equal(await settlesWithin(waiting, 200), false);
+      await etcd.raw.lease.leaseRevoke({ ID: s.id });
+      await assert.rejects(waiting, (e: unknown) => e instanceof LeaseLostError);
+    } finally {
+      other.close();
+    }
+    await holder.close();
+    assert.equal((await etcd.txn().if(held.isOwner()).commit()).succeeded, false, "a released lock still passed isOwner");
+  });
+});

@@ -229,3 +229,18 @@ export class Session {
     this.ended.abort(reason);
   }
 }
+
+/**
+ * Runs a call of the `v3lock`/`v3election` services for `session` (when
+ * given): the call also ends when the session does, and then fails with the
+ * session's `LeaseLostError` or `SessionClosedError`. @internal
+ */
+export async function callWithin<T>(session: Session | undefined, options: CallOptions | undefined, fn: (options: CallOptions | undefined) => Promise<T>): Promise<T> {
+  if (session === undefined) return fn(options);
+  const signal = options?.signal === undefined ? session.signal : AbortSignal.any([options.signal, session.signal]);
+  try {
+    return await fn({ ...options, signal });
+  } catch (e) {
+    throw session.signal.aborted ? session.signal.reason : e;
+  }
+}
