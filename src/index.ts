@@ -46,7 +46,7 @@ export { WatchManager, type WatchInfo, type WatchLimits } from "./watch/watch-ma
 export { Watcher, type WatchOptions, type WatcherState, type WatcherEvents } from "./watch/watcher.js";
 export { WatchEvent, type WatchBatch, type WatchEventType } from "./watch/events.js";
 export type { WatchStreamInfo, WatchStreamState } from "./watch/watch-stream.js";
-export { Mirror, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";
+export { Mirror, type MirrorKV, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";
 export {
   Leases,
   type LeaseGrantOptions,

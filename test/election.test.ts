@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
+import { delay, settlesWithin, until } from "./waiting.js";
 import { ElectionNotLeaderError, ElectionService, Etcd, LeaseLostError, Op, SessionClosedError, type Election, type KeyValue } from "../src/index.js";
 
 let member: EtcdMember;
@@ -20,16 +21,6 @@ after(async () => {
   await member?.stop();
 });
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let t: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((r) => (t = setTimeout(() => r(false), ms)));
-  const r = await Promise.race([p.then(() => true, () => true), timeout]);
-  clearTimeout(t);
-  return r;
-}
-
 /** Collects what an observation yields, until `signal` fires. */
 function collect(election: Election, signal: AbortSignal): { seen: KeyValue[]; done: Promise<void> } {
   const seen: KeyValue[] = [];
@@ -37,14 +28,6 @@ function collect(election: Election, signal: AbortSignal): { seen: KeyValue[]; d
     for await (const kv of election.observe({ signal })) seen.push(kv);
   })();
   return { seen, done };
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
-    await delay(10);
-  }
 }
 
 describe("campaign, leader, proclaim, resign", () => {

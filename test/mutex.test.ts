@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startCluster, startEtcd, type EtcdCluster, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
+import { delay, settlesWithin } from "./waiting.js";
 import {
   AbortedError,
   DeadlineExceededError,
@@ -30,17 +31,6 @@ after(async () => {
   etcd?.close();
   await member?.stop();
 });
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves true when `p` settles within `ms`, false otherwise. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let t: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((r) => (t = setTimeout(() => r(false), ms)));
-  const r = await Promise.race([p.then(() => true, () => true), timeout]);
-  clearTimeout(t);
-  return r;
-}
 
 /**
  * N workers on several clients increment one counter under one lock; each

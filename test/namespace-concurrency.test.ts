@@ -5,6 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
+import { delay } from "./waiting.js";
 import { Etcd, Op, type WatchBatch } from "../src/index.js";
 
 let member: EtcdMember;
@@ -18,8 +19,6 @@ after(async () => {
   etcd?.close();
   await member?.stop();
 });
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function nextBatch(it: AsyncIterator<WatchBatch>, ms = 5000): Promise<WatchBatch> {
   let t: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
+import { delay } from "./waiting.js";
 import { DEFAULT_SESSION_TTL, Etcd, LeaseLostError, LeaseNotFoundError, SessionClosedError } from "../src/index.js";
 
 let member: EtcdMember;
@@ -19,8 +20,6 @@ after(async () => {
   etcd?.close();
   await member?.stop();
 });
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pending(p: Promise<unknown>, ms = 50): Promise<boolean> {
   let t: NodeJS.Timeout | undefined;

@@ -4,16 +4,15 @@
  * @module
  */
 import { Code } from "@connectrpc/connect";
-import type { ResponseHeader } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { CallOptions } from "../call-options.js";
 import { toBytes, type Bytes } from "../kv/bytes.js";
 import { Compare } from "../kv/compare.js";
 import type { KeyValue } from "../kv/key-value.js";
 import { Op } from "../kv/op.js";
-import { CompactedError, ElectionNotLeaderError, KeyLostError } from "../errors.js";
-import { contenderKeys } from "./mutex.js";
-import { FIRST, join, waitForPredecessors } from "./queue.js";
-import type { Session } from "./session.js";
+import { CompactedError, ElectionNotLeaderError } from "../errors.js";
+import { Contender } from "./contender.js";
+import { FIRST } from "./queue.js";
+import type { KeyView } from "./session.js";
 
 /**
  * An election on `name` for one session: get it with `session.election("name")`.
@@ -40,24 +39,9 @@ import type { Session } from "./session.js";
  * Guard the leader's writes with {@link Election.isLeader} in the same
  * client or namespace: they cannot land once it no longer leads.
  */
-export class Election {
-  /** The prefix of the candidates' keys: `name/`. */
-  readonly prefix: Uint8Array;
-  /** This session's key: `name/<lease id in hex>`. */
-  readonly key: Uint8Array;
-  private rev = -1n;
+export class Election extends Contender {
   /** True from a won campaign to resign(). */
   private leads = false;
-  private hdr: ResponseHeader | undefined;
-
-  /** @internal Made by `session.election()`. */
-  constructor(
-    /** The session whose lease holds the candidacy. */
-    readonly session: Session,
-    name: Bytes,
-  ) {
-    ({ prefix: this.prefix, key: this.key } = contenderKeys(session, name));
-  }
 
   /**
    * Stands for election with `value` and waits until this session leads.
@@ -69,25 +53,10 @@ export class Election {
    */
   async campaign(value: Bytes, options?: CallOptions): Promise<void> {
     const v = toBytes(value, "value");
-    const wait = this.session.wait(options);
-    const view = this.session.view;
-    try {
-      const place = await join(view, this.prefix, this.key, this.session.id, v, wait.call);
-      this.rev = place.rev;
-      this.hdr = place.result.header;
-      if (place.existing !== undefined && !Buffer.from(place.existing.value).equals(v)) await this.setValue(v, wait.call);
-      await waitForPredecessors(view, this.prefix, place.rev - 1n, wait.signal);
-      // The wait may have outlasted our lease: lead only if our key is still there.
-      const own = await view.get(this.key, wait.call);
-      if (own.first?.createRevision !== place.rev) throw new KeyLostError(this.key);
-      this.hdr = own.header;
-      this.leads = true;
-    } catch (e) {
-      await this.withdraw();
-      throw wait.explain(e);
-    } finally {
-      wait.done();
-    }
+    await this.enqueue(v, options, true, async (place, call) => {
+      if (place.existing !== undefined && !Buffer.from(place.existing.value).equals(v)) await this.setValue(v, call);
+    });
+    this.leads = true;
   }
 
   /**
@@ -113,12 +82,8 @@ export class Election {
 
   /** Gives up leadership or candidacy: deletes this session's key if it is still the one campaigned with. */
   async resign(options?: CallOptions): Promise<void> {
-    const rev = this.rev;
-    if (rev < 0n) return;
-    this.rev = -1n;
     this.leads = false;
-    const r = await this.session.view.txn().if(Compare.createRevision(this.key, "=", rev)).then(Op.delete(this.key)).commit(options);
-    this.hdr = r.header;
+    await this.leave(options);
   }
 
   /** The current leader's key and value, or undefined when nobody leads. */
@@ -132,22 +97,7 @@ export class Election {
    * resolved, while this session leads. Never holds before a campaign.
    */
   isLeader(): Compare {
-    return Compare.createRevision(this.key, "=", this.rev);
-  }
-
-  /** Create revision of this session's key: grows with every new leader (a fencing token); -1 when not campaigning. */
-  get fencingToken(): bigint {
-    return this.rev;
-  }
-
-  /** The header of the last answer about this candidacy. */
-  get header(): ResponseHeader | undefined {
-    return this.hdr;
-  }
-
-  /** Aborts when the session ends (lost or closed): stop leader-only work then. */
-  get signal(): AbortSignal {
-    return this.session.signal;
+    return this.held();
   }
 
   /**
@@ -200,14 +150,6 @@ export class Election {
       }
     }
   }
-
-  private async withdraw(): Promise<void> {
-    try {
-      await this.resign();
-    } catch {
-      // The session's lease deletes the key at the latest when it ends.
-    }
-  }
 }
 
 /** Same leader and same value: same key, created and modified at the same revisions. */
@@ -216,7 +158,7 @@ function sameLeader(a: KeyValue, b: KeyValue): boolean {
 }
 
 /** The first key created under `prefix` after `revision`; undefined when the watch ends first or history was compacted. */
-async function firstPut(view: Session["view"], prefix: Uint8Array, revision: bigint, signal: AbortSignal): Promise<KeyValue | undefined> {
+async function firstPut(view: KeyView, prefix: Uint8Array, revision: bigint, signal: AbortSignal): Promise<KeyValue | undefined> {
   const w = view.watch(prefix, { prefix: true, startRevision: revision + 1n, noDelete: true, signal });
   try {
     for await (const b of w) {

@@ -2,24 +2,12 @@
  * A client-side mutex on a key prefix, held through a {@link Session}.
  * @module
  */
-import type { ResponseHeader } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import type { CallOptions } from "../call-options.js";
-import { toBytes, type Bytes } from "../kv/bytes.js";
-import { Compare } from "../kv/compare.js";
-import { Op } from "../kv/op.js";
-import { InvalidKeyError, KeyLostError, LockedError } from "../errors.js";
-import { join, waitForPredecessors } from "./queue.js";
-import type { Session } from "./session.js";
+import type { Compare } from "../kv/compare.js";
+import { LockedError } from "../errors.js";
+import { Contender } from "./contender.js";
 
 const EMPTY = new Uint8Array(0);
-
-/** The keys of a session's place under `name`: `name/` and `name/<lease hex>`. @internal */
-export function contenderKeys(session: Session, name: Bytes): { prefix: Uint8Array; key: Uint8Array } {
-  const n = toBytes(name, "name");
-  if (n.length === 0) throw new InvalidKeyError("name is empty");
-  const prefix = Buffer.concat([n, Buffer.from("/")]);
-  return { prefix, key: Buffer.concat([prefix, Buffer.from(session.idHex)]) };
-}
 
 /**
  * A lock on `name` for one session: get it with `session.mutex("name")`.
@@ -47,51 +35,16 @@ export function contenderKeys(session: Session, name: Bytes): { prefix: Uint8Arr
  * not know it yet. Guard writes with {@link Mutex.isOwner}, or pass
  * {@link Mutex.fencingToken} to the system you write to.
  */
-export class Mutex {
-  /** The prefix of the contenders' keys: `name/`. */
-  readonly prefix: Uint8Array;
-  /** This session's key: `name/<lease id in hex>`. */
-  readonly key: Uint8Array;
-  private rev = -1n;
-  private hdr: ResponseHeader | undefined;
-
-  /** @internal Made by `session.mutex()`. */
-  constructor(
-    /** The session whose lease holds the lock. */
-    readonly session: Session,
-    name: Bytes,
-  ) {
-    ({ prefix: this.prefix, key: this.key } = contenderKeys(session, name));
-  }
-
+export class Mutex extends Contender {
   /**
    * Waits until this session holds the lock. Rejects when `options.signal`
-   * fires or the deadline passes (`timeoutMs`, default none), with the
-   * session's `LeaseLostError` or `SessionClosedError` when the session ends
-   * first, with `KeyLostError` when its key vanished meanwhile: in each case
-   * its place in line is withdrawn and the lock is not held.
+   * fires or `timeoutMs` passes (default: no limit), with the session's
+   * `LeaseLostError` or `SessionClosedError` when the session ends first,
+   * with `KeyLostError` when its key vanished meanwhile: in each case its
+   * place in line is withdrawn and the lock is not held.
    */
   async lock(options?: CallOptions): Promise<void> {
-    const wait = this.session.wait(options);
-    const { call, signal } = wait;
-    try {
-      const place = await join(this.session.view, this.prefix, this.key, this.session.id, EMPTY, call);
-      this.rev = place.rev;
-      if (place.first === undefined || place.first.createRevision === place.rev) {
-        this.hdr = place.result.header;
-        return;
-      }
-      await waitForPredecessors(this.session.view, this.prefix, place.rev - 1n, signal);
-      // The wait may have outlasted our lease: hold only if our key is still there.
-      const own = await this.session.view.get(this.key, call);
-      if (own.first?.createRevision !== place.rev) throw new KeyLostError(this.key);
-      this.hdr = own.header;
-    } catch (e) {
-      await this.withdraw();
-      throw wait.explain(e);
-    } finally {
-      wait.done();
-    }
+    await this.enqueue(EMPTY, options, true);
   }
 
   /**
@@ -99,31 +52,16 @@ export class Mutex {
    * @throws LockedError when another session holds it (this session's place is withdrawn).
    */
   async tryLock(options?: CallOptions): Promise<void> {
-    const wait = this.session.wait(options);
-    let place;
-    try {
-      place = await join(this.session.view, this.prefix, this.key, this.session.id, EMPTY, wait.call);
-    } catch (e) {
-      throw wait.explain(e);
-    } finally {
-      wait.done();
-    }
-    this.rev = place.rev;
-    if (place.first === undefined || place.first.createRevision === place.rev) {
-      this.hdr = place.result.header;
-      return;
-    }
+    const place = await this.enqueue(EMPTY, options, false);
+    if (place.first === undefined || place.first.createRevision === place.rev) return;
     await this.withdraw();
     throw new LockedError(place.first.key);
   }
 
   /** Releases the lock (deletes this session's key, if it is still the one that took it). */
   async unlock(options?: CallOptions): Promise<void> {
-    const rev = this.rev;
-    this.rev = -1n;
+    await this.leave(options);
     this.hdr = undefined;
-    if (rev < 0n) return;
-    await this.session.view.txn().if(Compare.createRevision(this.key, "=", rev)).then(Op.delete(this.key)).commit(options);
   }
 
   /**
@@ -133,35 +71,6 @@ export class Mutex {
    * same client or namespace as the mutex. It never holds before `lock()`.
    */
   isOwner(): Compare {
-    return Compare.createRevision(this.key, "=", this.rev);
-  }
-
-  /**
-   * The create revision of this session's key: it grows with every new
-   * holder, so systems outside etcd can refuse writes carrying an older one.
-   * -1 when not locked.
-   */
-  get fencingToken(): bigint {
-    return this.rev;
-  }
-
-  /** The header of the answer that confirmed the lock (its revision is when it was taken); undefined when not locked. */
-  get header(): ResponseHeader | undefined {
-    return this.hdr;
-  }
-
-  /** Aborts when the session ends (lost or closed): the lock is no longer safely held. */
-  get signal(): AbortSignal {
-    return this.session.signal;
-  }
-
-  /** Leaves the line after a failed or abandoned attempt; best effort (the lease ends it anyway). */
-  private async withdraw(): Promise<void> {
-    try {
-      await this.unlock();
-    } catch {
-      // The session's lease deletes the key at the latest when it ends.
-    }
+    return this.held();
   }
 }
-
