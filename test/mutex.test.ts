@@ -5,7 +5,8 @@
 // deadlines, withLock.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster, startEtcd, type EtcdCluster, type EtcdMember } from "./harness/index.js";
+import type { Interceptor } from "@connectrpc/connect";
+import { startCluster, startEtcd, startProxy, type EtcdCluster, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
 import { delay, settlesWithin } from "./waiting.js";
 import {
@@ -282,5 +283,44 @@ describe("the v3lock service with a session", () => {
     }
     await holder.close();
     assert.equal((await etcd.txn().if(held.isOwner()).commit()).succeeded, false, "a released lock still passed isOwner");
+  });
+});
+
+describe("a lost answer", () => {
+  test("lock() whose join was sent but never answered joins again, safely: one key, held, fenced", async () => {
+    const name = uniquePrefix("mutex-lost-answer") + "l";
+    const proxy = await startProxy("127.0.0.1", member.clientPort);
+    let cutNext = false;
+    let txns = 0;
+    const cutAfterSend: Interceptor = (next) => async (req) => {
+      if (req.method.name === "Txn") txns++;
+      if (cutNext && req.method.name === "Txn") {
+        cutNext = false;
+        // The member is stopped: the join is sent and not answered; then the connection breaks and the member comes back.
+        setTimeout(() => {
+          proxy.cutAll();
+          member.resume();
+        }, 500);
+      }
+      return next(req);
+    };
+    const c = client(proxy.endpoint, { interceptors: [cutAfterSend] });
+    try {
+      const session = await c.session({ ttl: 10 });
+      const m = session.mutex(name);
+      await member.pause();
+      cutNext = true;
+      await m.lock({ timeoutMs: 15_000 });
+      assert.ok(txns >= 2, `the join was not sent again (${txns} Txn calls)`);
+      const keys = (await etcd.get(name + "/", { prefix: true })).kvs;
+      assert.equal(keys.length, 1);
+      assert.equal(keys[0]!.createRevision, m.fencingToken);
+      assert.ok((await etcd.txn().if(m.isOwner()).commit()).succeeded);
+      await session.close();
+    } finally {
+      member.resume();
+      c.close();
+      await proxy.close();
+    }
   });
 });
