@@ -115,3 +115,19 @@ test("the client's close() ends its sessions", async () => {
   assert.ok(s.signal.aborted && s.signal.reason instanceof SessionClosedError);
   await assert.rejects(s.mutex("x").lock(), SessionClosedError);
 });
+
+test("many sessions on one client: no listener pile-up on the client, all ended by its close()", async () => {
+  const c = client(member.endpoint);
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const sessions = await Promise.all(Array.from({ length: 15 }, () => c.session({ ttl: 5 })));
+    await c.close();
+    await new Promise((r) => setImmediate(r));
+    assert.ok(sessions.every((s) => s.signal.reason instanceof SessionClosedError));
+    assert.deepEqual(warnings.map((w) => w.name), []);
+  } finally {
+    process.off("warning", onWarning);
+  }
+});

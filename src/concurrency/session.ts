@@ -13,6 +13,25 @@ import { formatLeaseId } from "../lease/lease-id.js";
 import { Election } from "./election.js";
 import { Mutex } from "./mutex.js";
 
+/**
+ * Open sessions by client: one close listener per client ends them all
+ * (a listener per session would pile up on the client's signal).
+ */
+const sessionsByClient = new WeakMap<Etcd, Set<Session>>();
+
+function openSessions(etcd: Etcd): Set<Session> {
+  let set = sessionsByClient.get(etcd);
+  if (set === undefined) {
+    const open = new Set<Session>();
+    set = open;
+    sessionsByClient.set(etcd, open);
+    etcd.closeSignal.addEventListener("abort", () => {
+      for (const s of [...open]) s.end(new SessionClosedError());
+    }, { once: true });
+  }
+  return set;
+}
+
 /** Default TTL of a session's lease, in seconds. */
 export const DEFAULT_SESSION_TTL = 60;
 
@@ -73,7 +92,6 @@ export class Session {
   private readonly ended = new AbortController();
   private readonly lostPromise: Promise<LeaseLostError>;
   private resolveLost!: (e: LeaseLostError) => void;
-  private readonly onClientClose = (): void => this.end(new SessionClosedError());
 
   private constructor(
     /** The client the session's lease lives on. */
@@ -87,6 +105,7 @@ export class Session {
     lease.once("lost", (e) => {
       if (this.st !== "alive") return;
       this.st = "lost";
+      openSessions(etcd).delete(this);
       this.resolveLost(e);
       this.ended.abort(e);
     });
@@ -95,7 +114,8 @@ export class Session {
       this.resolveLost(lease.lostError);
       this.ended.abort(lease.lostError);
     }
-    etcd.closeSignal.addEventListener("abort", this.onClientClose, { once: true });
+    if (this.st === "alive") openSessions(etcd).add(this);
+    if (etcd.closeSignal.aborted) this.end(new SessionClosedError());
   }
 
   /** @internal Made by `etcd.session()` and `namespace.session()`. */
@@ -222,10 +242,11 @@ export class Session {
     };
   }
 
-  private end(reason: EtcdError): void {
+  /** @internal Ends the session without touching its lease (the client's close() stops every keep-alive). */
+  end(reason: EtcdError): void {
     if (this.st !== "alive") return;
     this.st = "closed";
-    this.etcd.closeSignal.removeEventListener("abort", this.onClientClose);
+    openSessions(this.etcd).delete(this);
     this.ended.abort(reason);
   }
 }
