@@ -4,7 +4,7 @@
 // candidate whose session is lost fails typed; fencing with isLeader.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
+import { startCluster, startEtcd, type EtcdCluster, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
 import { delay, settlesWithin, until } from "./waiting.js";
 import { ElectionNotLeaderError, ElectionService, Etcd, LeaseLostError, Op, SessionClosedError, type Election, type KeyValue } from "../src/index.js";
@@ -197,5 +197,57 @@ describe("the v3election service with a session", () => {
     assert.equal((await etcd.txn().if(elections.isLeader(leader)).commit()).succeeded, false);
     await session.close();
     await assert.rejects(elections.campaign(p + "e", session, "v"), SessionClosedError);
+  });
+});
+
+describe("a 3-member cluster", () => {
+  let cluster: EtcdCluster;
+  before(async () => {
+    cluster = await startCluster(3);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("the raft leader restarts mid-campaign: one leader throughout, observers see each leader once", async () => {
+    const name = uniquePrefix("el-cluster") + "e";
+    const endpoints = cluster.members.map((m) => m.endpoint);
+    const clients = [0, 1, 2].map(() => client(endpoints));
+    const leading = [false, false];
+    let overlap = false;
+    const ac = new AbortController();
+    try {
+      const sessions = await Promise.all(clients.slice(0, 2).map((c) => c.session({ ttl: 15 })));
+      const [a, b] = sessions.map((s) => s.election(name)) as [Election, Election];
+      await a.campaign("a");
+      leading[0] = true;
+      const bCampaign = b.campaign("b", { timeoutMs: 40_000 }).then(() => {
+        if (leading[0]) overlap = true;
+        leading[1] = true;
+      });
+      const observerSession = await clients[2]!.session({ ttl: 15 });
+      const obs = collect(observerSession.election(name), ac.signal);
+      await until(() => obs.seen.length === 1);
+      const status = await clients[2]!.status();
+      const leaderUrl = status.find((st) => st.isLeader)?.url;
+      const raftLeader = cluster.members.find((m) => leaderUrl?.endsWith(`:${m.clientPort}`));
+      await (raftLeader ?? cluster.members[0]!).restart();
+      assert.equal(await settlesWithin(bCampaign, 500), false, "the waiter took over while the leader stood");
+      assert.ok((await clients[0]!.txn().if(a.isLeader()).commit()).succeeded, "the leader lost its key in the restart");
+      assert.equal(sessions[0]!.state, "alive");
+      leading[0] = false;
+      await a.resign();
+      await bCampaign;
+      await until(() => obs.seen.length === 2);
+      await delay(200);
+      ac.abort();
+      await obs.done;
+      assert.deepEqual(obs.seen.map((kv) => kv.text), ["a", "b"]);
+      assert.equal(overlap, false, "two leaders at once");
+      for (const s of [...sessions, observerSession]) await s.close();
+    } finally {
+      ac.abort();
+      for (const c of clients) c.close();
+    }
   });
 });
