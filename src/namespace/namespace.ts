@@ -36,6 +36,8 @@ export type KVMethods = Pick<KV, "get" | "put" | "delete" | "txn" | "do" | "pagi
  * at the end of the namespace), transaction comparisons and ops (nested
  * transactions too), and results (`kvs`, `prevKv`, `prevKvs`). Revisions,
  * leases and compaction are cluster-wide and pass through unchanged.
+ * Watches, mirrors, and the locks and elections of {@link Namespace.session}
+ * see only the namespace's keys, and report them without the prefix.
  * Namespaces nest: `etcd.namespace("app/").namespace("db/")` is `"app/db/"`.
  */
 export class Namespace implements KVMethods {
