@@ -1,5 +1,5 @@
 // Compiles the project and runs the node:test suite once per configuration:
-// etcd 3.4 and 3.5 with the built-in transport, and etcd 3.4 with connect-node's
+// etcd 3.4 and 3.5, each with the built-in transport and with connect-node's
 // stock transport, so each transport checks the other. ETCD_BIN (and
 // ETCD_TRANSPORT) pin a single configuration. Each configuration's output is
 // shown as it runs; the last lines are "N passed, N failed, N skipped" and the
@@ -21,6 +21,7 @@ if (process.env.ETCD_BIN) {
     { name: "etcd 3.4, http2 transport", bin: bins["3.4"], transport: "http2" },
     { name: "etcd 3.5, http2 transport", bin: bins["3.5"], transport: "http2" },
     { name: "etcd 3.4, connect-node transport", bin: bins["3.4"], transport: "connect-node" },
+    { name: "etcd 3.5, connect-node transport", bin: bins["3.5"], transport: "connect-node" },
   ];
 }
 const missing = configs.filter((c) => !existsSync(c.bin));
