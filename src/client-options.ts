@@ -25,7 +25,7 @@ export interface ResolvedOptions {
   retryWrites: boolean;
   waitForReady: boolean;
   maxRequestBytes: number;
-  maxResponseBytes: number | undefined;
+  maxResponseBytes: number;
   maxTxnOps: number;
   transport: "http2" | "connect-node";
   backoff: { initialMs: number; maxMs: number };
@@ -80,7 +80,8 @@ export function resolveOptions(options: EtcdOptions): ResolvedOptions {
     retryWrites: flag(o.retryWrites, "retryWrites"),
     waitForReady: flag(o.waitForReady, "waitForReady"),
     maxRequestBytes: size(o.maxRequestBytes, "maxRequestBytes", DEFAULT_MAX_REQUEST_BYTES),
-    maxResponseBytes: o.maxResponseBytes === undefined ? undefined : size(o.maxResponseBytes, "maxResponseBytes", 0),
+    // Always set: connect-node's own default (4 GiB - 1) would wait for a message of any size a frame header announces.
+    maxResponseBytes: size(o.maxResponseBytes, "maxResponseBytes", MAX_MESSAGE_BYTES),
     maxTxnOps: size(o.maxTxnOps, "maxTxnOps", 128),
     transport,
     backoff: { initialMs, maxMs },

@@ -23,9 +23,9 @@ import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-no
 import { dialFailureReason, type TlsOptions } from "./dial.js";
 import type { Endpoint } from "../cluster/endpoint.js";
 import { CallBudget, MAX_TIMER_MS, startTimer, stopTimer, type Timer } from "../deadline.js";
-import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
+import { EndpointUnavailableError, RequestTooLargeError, ResponseTooLargeError, isConnectError } from "../errors.js";
 import { MIN_PING_INTERVAL_MS } from "./keep-alive.js";
-import { markConnectionLost, markUnsent } from "./failure.js";
+import { markAnswerUnreadable, markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createConnectNodeTransport}. */
 export interface ConnectNodeTransportOptions {
@@ -67,6 +67,8 @@ function markCallFailure(e: unknown, signal: AbortSignal | undefined, endpoint: 
   // connect's own send limit: the same client-side refusal as the built-in transport's.
   const tooLarge = /message size (\d+) is larger than configured writeMaxBytes (\d+)/.exec(e.rawMessage);
   if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
+  // connect's receive limit: the server handled the request and answered, too large to read.
+  if (/is larger than configured readMaxBytes/.test(e.rawMessage)) return markAnswerUnreadable(new ResponseTooLargeError(e.rawMessage, Code.ResourceExhausted, { endpoint: endpoint.address, cause: e }));
   const codes = chain.map((c) => String((c as { code?: unknown }).code ?? ""));
   if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
   const texts = chain.map((c) => `${(c as { code?: unknown }).code ?? ""} ${c instanceof Error ? c.message : ""}`);

@@ -23,7 +23,7 @@ import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStat
 import { withInterceptors } from "./interceptors.js";
 import { CallBudget, abortedError, startTimer, stopTimer, type Timer } from "../deadline.js";
 import { DeadlineExceededError, RequestTooLargeError, isConnectError } from "../errors.js";
-import { markConnectionLost, markUnsent } from "./failure.js";
+import { markAnswerUnreadable, markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {
@@ -170,16 +170,15 @@ class Http2Transport implements Transport {
           let err = outcome.error(stream);
           if (err === undefined) {
             if (message === undefined || extra || decoder.incomplete) {
-              err = new ConnectError(
-                extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message",
-                Code.Internal,
+              err = markAnswerUnreadable(
+                new ConnectError(extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message", Code.Internal),
               );
             } else {
               let decoded: MessageShape<O>;
               try {
                 decoded = decodeMessage(method.output, message);
               } catch (e) {
-                reject(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e));
+                reject(markAnswerUnreadable(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e)));
                 return;
               }
               resolve(unaryResponse(method, decoded, outcome));
@@ -523,11 +522,12 @@ function copyHeaders(init: HeadersInit, out: http2.OutgoingHttpHeaders): void {
   }
 }
 
+/** A response the server sent but we cannot read: the request was handled (see {@link markAnswerUnreadable}). */
 function frameErrorToConnect(e: unknown): ConnectError {
   if (e instanceof FrameError) {
-    return new ConnectError(e.message, e.kind === "too-large" ? Code.ResourceExhausted : Code.Internal);
+    return markAnswerUnreadable(new ConnectError(e.message, e.kind === "too-large" ? Code.ResourceExhausted : Code.Internal));
   }
-  return new ConnectError(`cannot read response: ${String(e)}`, Code.Internal, undefined, undefined, e);
+  return markAnswerUnreadable(new ConnectError(`cannot read response: ${String(e)}`, Code.Internal, undefined, undefined, e));
 }
 
 function asConnectError(e: unknown): ConnectError {
