@@ -19,10 +19,10 @@ import { Code, ConnectError, type Interceptor, type StreamResponse, type Transpo
 import type { Connection } from "./connection.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
-import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
+import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, notGrpcAnswer, parseGrpcStatus } from "./grpc-status.js";
 import { withInterceptors } from "./interceptors.js";
 import { CallBudget, abortedError, startTimer, stopTimer, type Timer } from "../deadline.js";
-import { DeadlineExceededError, RequestTooLargeError, isConnectError } from "../errors.js";
+import { DeadlineExceededError, EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
 import { markAnswerUnreadable, markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createHttp2Transport}. */
@@ -99,6 +99,8 @@ class CallOutcome {
       const raw = (t?.["grpc-status"] !== undefined ? t["grpc-message"] : h?.["grpc-message"]) as string | undefined;
       return new ConnectError(decodeGrpcMessage(raw ?? ""), status, toHeaders(t ?? h));
     }
+    const notGrpc = h !== undefined ? notGrpcAnswer(Number(h[":status"]), h["content-type"]) : undefined;
+    if (notGrpc !== undefined) return new EndpointUnavailableError(this.connection.endpoint.address, "protocol", notGrpc);
     if (h !== undefined && Number(h[":status"]) !== 200) {
       const httpStatus = Number(h[":status"]);
       return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
