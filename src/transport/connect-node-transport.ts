@@ -70,6 +70,8 @@ function markCallFailure(e: unknown, signal: AbortSignal | undefined, endpoint: 
   if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
   // connect's receive limit: the server handled the request and answered, too large to read.
   if (/is larger than configured readMaxBytes/.test(e.rawMessage)) return markAnswerUnreadable(new ResponseTooLargeError(e.rawMessage, Code.ResourceExhausted, { endpoint: endpoint.address, cause: e }));
+  // An answer that is not the protobuf it should be: read (not retried) like the built-in transport's.
+  if (e.rawMessage.startsWith("parse binary: ")) return markAnswerUnreadable(new ConnectError(e.rawMessage, Code.Internal, e.metadata, undefined, e));
   // connect's answers for a peer that is not a gRPC server (see notGrpcAnswer for the built-in transport).
   if (/^unsupported content type /.test(e.rawMessage) || (/^HTTP \d+$/.test(e.rawMessage) && e.code !== Code.Unavailable)) {
     return new EndpointUnavailableError(endpoint.address, "protocol", `not a gRPC server: ${e.rawMessage}`);
