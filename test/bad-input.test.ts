@@ -318,6 +318,20 @@ const ROWS: Row[] = [
   { name: "an aborted signal before a put", run: () => etcd.put(key, "v", { signal: AbortSignal.abort() }), expect: AbortedError },
   { name: "an aborted signal before a lease grant", run: () => etcd.lease.grant(10, { signal: AbortSignal.abort() }), expect: AbortedError },
   { name: "a signal aborted during a get", run: () => once(hanging.endpoint).get(key, { signal: AbortSignal.timeout(200) }), expect: AbortedError, withinMs: 1000 },
+  {
+    // The caller's own abort is reported as such; a write aborted after it was sent may still apply (README, Errors).
+    name: "a signal aborted during a put: not resent",
+    run: async () => {
+      const before = hanging.callsTo("/etcdserverpb.KV/Put").length;
+      try {
+        return await once([hanging.endpoint, member.endpoint]).put(key, "v", { signal: AbortSignal.timeout(200) });
+      } finally {
+        assert.equal(hanging.callsTo("/etcdserverpb.KV/Put").length, before + 1);
+      }
+    },
+    expect: AbortedError,
+    withinMs: 1000,
+  },
 ];
 
 describe(`bad input (${transportUnderTest} transport)`, () => {
