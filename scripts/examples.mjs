@@ -10,7 +10,7 @@ const root = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathna
 const TIME_BOUND_MS = 60_000;
 const only = process.argv.slice(2); // optional example names, e.g. kv txn
 
-execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: root, stdio: "inherit" });
+execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.examples.json"], { cwd: root, stdio: "inherit" });
 const { startEtcd } = await import(join(root, "build/test/harness/index.js"));
 
 const names = readdirSync(join(root, "examples"))
