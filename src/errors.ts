@@ -13,7 +13,9 @@ import { carryMarks } from "./transport/failure.js";
 export interface EtcdErrorOptions {
   /** `host:port` of the endpoint the error came from, when one is known. */
   endpoint?: string;
+  /** The underlying error, if any. */
   cause?: unknown;
+  /** Response headers and trailers that came with the error. */
   metadata?: HeadersInit;
 }
 
@@ -143,6 +145,7 @@ function causeDetail(cause: unknown): string {
 
 /** Every endpoint failed; `errors` holds each endpoint's last failure, one per endpoint. */
 export class NoEndpointAvailableError extends EtcdError {
+  /** The last failure of each endpoint, one per endpoint. */
   readonly errors: readonly EtcdError[];
 
   constructor(errors: readonly EtcdError[]) {
@@ -221,7 +224,9 @@ export class ResponseTooLargeError extends EtcdError {}
 /** A transaction has more operations than the server allows (`--max-txn-ops`, default 128). */
 export class TooManyOpsError extends EtcdError {
   constructor(
+    /** Operations in the transaction, when known. */
     readonly count?: number,
+    /** The limit (`maxTxnOps`), when known. */
     readonly limit?: number,
     options?: EtcdErrorOptions & { message?: string },
   ) {
