@@ -156,7 +156,8 @@ try {
   // 5. Every order in the store reached the watcher: once each, in revision order.
   const stored = await etcd.get("orders/", { prefix: true, keysOnly: true });
   const deadline = Date.now() + 10_000;
-  while (lastRevision < stored.revision && Date.now() < deadline) await sleep(20);
+  const lastOrder = stored.kvs.reduce((max, kv) => (kv.modRevision > max ? kv.modRevision : max), 0n);
+  while (lastRevision < lastOrder && Date.now() < deadline) await sleep(20);
   const missing = stored.kvs.filter((kv) => !seen.has(kv.keyText)).length;
   say(
     `watcher: ${seen.size} events for ${stored.count} orders in the store; missing ${missing}, duplicated ${duplicates}, out of order ${outOfOrder}` +
