@@ -175,6 +175,15 @@ function describeFailure(e: EtcdError): string {
  * request was sent and before the answer came. It was not retried, because a
  * retry could apply it twice. Read the state back to find out, or opt in with
  * `retryWrites` for idempotent writes.
+ *
+ * ```ts
+ * try {
+ *   await etcd.put("orders/42", order);
+ * } catch (e) {
+ *   if (!(e instanceof OutcomeUnknownError)) throw e;
+ *   const applied = (await etcd.get("orders/42")).count > 0n; // the store says what happened
+ * }
+ * ```
  */
 export class OutcomeUnknownError extends EtcdError {
   constructor(
