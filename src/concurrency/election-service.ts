@@ -69,7 +69,12 @@ export class ElectionService {
    * then the wait also ends when the session does, with its `LeaseLostError`
    * or `SessionClosedError`), leads election `name` with `value`.
    */
-  async campaign(name: Bytes, lease: bigint | Session, value: Bytes, options?: CallOptions): Promise<{ leader: LeaderKey; revision: bigint }> {
+  async campaign(name: Bytes, lease: bigint | Session, value: Bytes, options?: CallOptions): Promise<{
+    /** Proof of leadership, for `proclaim` and `resign`. */
+    leader: LeaderKey;
+    /** Store revision when the campaign won. */
+    revision: bigint;
+  }> {
     const session = lease instanceof Session ? lease : undefined;
     const req = { name: serviceName(name, this.keys), lease: checkLease(session?.id ?? (lease as bigint)), value: toBytes(value, "value") };
     const res = await callWithin(session, options, (call) => this.raw.campaign(req, toConnectOptions(call)));
@@ -81,7 +86,14 @@ export class ElectionService {
    * Sets a new value while still leading, without a new election.
    * @throws ElectionNotLeaderError when `leader` no longer leads (resigned, or its lease ended).
    */
-  async proclaim(leader: LeaderKey, value: Bytes, options?: CallOptions): Promise<{ revision: bigint }> {
+  async proclaim(
+    leader: LeaderKey,
+    value: Bytes,
+    options?: CallOptions,
+  ): Promise<{
+    /** Store revision after the new value was written. */
+    revision: bigint;
+  }> {
     const res = await this.raw.proclaim({ leader: this.toServer(leader), value: toBytes(value, "value") }, toConnectOptions(options));
     return { revision: res.header?.revision ?? 0n };
   }
@@ -110,7 +122,13 @@ export class ElectionService {
    * Gives up leadership (deletes the leader's key if it still leads); the next
    * candidate takes over. Resigning a leadership already lost is not an error.
    */
-  async resign(leader: LeaderKey, options?: CallOptions): Promise<{ revision: bigint }> {
+  async resign(
+    leader: LeaderKey,
+    options?: CallOptions,
+  ): Promise<{
+    /** Store revision after the leader's key was deleted. */
+    revision: bigint;
+  }> {
     const res = await this.raw.resign({ leader: this.toServer(leader) }, toConnectOptions(options));
     return { revision: res.header?.revision ?? 0n };
   }

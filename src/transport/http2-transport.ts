@@ -19,11 +19,11 @@ import { Code, ConnectError, type Interceptor, type StreamResponse, type Transpo
 import type { Connection } from "./connection.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
-import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
+import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, notGrpcAnswer, parseGrpcStatus } from "./grpc-status.js";
 import { withInterceptors } from "./interceptors.js";
 import { CallBudget, abortedError, startTimer, stopTimer, type Timer } from "../deadline.js";
-import { DeadlineExceededError, RequestTooLargeError, isConnectError } from "../errors.js";
-import { markConnectionLost, markUnsent } from "./failure.js";
+import { DeadlineExceededError, EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
+import { markAnswerUnreadable, markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {
@@ -99,6 +99,8 @@ class CallOutcome {
       const raw = (t?.["grpc-status"] !== undefined ? t["grpc-message"] : h?.["grpc-message"]) as string | undefined;
       return new ConnectError(decodeGrpcMessage(raw ?? ""), status, toHeaders(t ?? h));
     }
+    const notGrpc = h !== undefined ? notGrpcAnswer(Number(h[":status"]), h["content-type"]) : undefined;
+    if (notGrpc !== undefined) return new EndpointUnavailableError(this.connection.endpoint.address, "protocol", notGrpc);
     if (h !== undefined && Number(h[":status"]) !== 200) {
       const httpStatus = Number(h[":status"]);
       return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
@@ -170,16 +172,15 @@ class Http2Transport implements Transport {
           let err = outcome.error(stream);
           if (err === undefined) {
             if (message === undefined || extra || decoder.incomplete) {
-              err = new ConnectError(
-                extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message",
-                Code.Internal,
+              err = markAnswerUnreadable(
+                new ConnectError(extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message", Code.Internal),
               );
             } else {
               let decoded: MessageShape<O>;
               try {
                 decoded = decodeMessage(method.output, message);
               } catch (e) {
-                reject(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e));
+                reject(markAnswerUnreadable(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e)));
                 return;
               }
               resolve(unaryResponse(method, decoded, outcome));
@@ -523,11 +524,12 @@ function copyHeaders(init: HeadersInit, out: http2.OutgoingHttpHeaders): void {
   }
 }
 
+/** A response the server sent but we cannot read: the request was handled (see {@link markAnswerUnreadable}). */
 function frameErrorToConnect(e: unknown): ConnectError {
   if (e instanceof FrameError) {
-    return new ConnectError(e.message, e.kind === "too-large" ? Code.ResourceExhausted : Code.Internal);
+    return markAnswerUnreadable(new ConnectError(e.message, e.kind === "too-large" ? Code.ResourceExhausted : Code.Internal));
   }
-  return new ConnectError(`cannot read response: ${String(e)}`, Code.Internal, undefined, undefined, e);
+  return markAnswerUnreadable(new ConnectError(`cannot read response: ${String(e)}`, Code.Internal, undefined, undefined, e));
 }
 
 function asConnectError(e: unknown): ConnectError {

@@ -11,9 +11,9 @@ import * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Connection } from "./connection.js";
 import { FrameDecoder } from "./grpc-frame.js";
-import { codeFromHttpStatus, decodeGrpcMessage, parseGrpcStatus } from "./grpc-status.js";
+import { codeFromHttpStatus, decodeGrpcMessage, notGrpcAnswer, parseGrpcStatus } from "./grpc-status.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
-import { isConnectError } from "../errors.js";
+import { EndpointUnavailableError, isConnectError } from "../errors.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -144,6 +144,8 @@ export class RawGrpcStream {
       const raw = (t?.["grpc-status"] !== undefined ? t["grpc-message"] : h?.["grpc-message"]) as string | undefined;
       return new ConnectError(decodeGrpcMessage(raw ?? ""), status);
     }
+    const notGrpc = h !== undefined ? notGrpcAnswer(Number(h[":status"]), h["content-type"]) : undefined;
+    if (notGrpc !== undefined) return new EndpointUnavailableError(this.connection.endpoint.address, "protocol", notGrpc);
     if (h !== undefined && Number(h[":status"]) !== 200) {
       const httpStatus = Number(h[":status"]);
       return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
