@@ -10,7 +10,8 @@
  * change of leader. Runs against ETCD_ENDPOINTS (default 127.0.0.1:2379) and
  * exits by itself.
  *
- *   ETCD_ENDPOINTS=127.0.0.1:2379 npx tsx examples/election.ts
+ * Run: `ETCD_ENDPOINTS=127.0.0.1:2379 node build/examples/election.js` after `npx tsc -p tsconfig.json`
+ * (in your own project, import from "etcd-connect").
  */
 import { Etcd, Op, type Election } from "../src/index.js";
 

@@ -9,7 +9,8 @@
  * the work throws. Runs against ETCD_ENDPOINTS (default 127.0.0.1:2379) and
  * exits by itself.
  *
- *   ETCD_ENDPOINTS=127.0.0.1:2379 npx tsx examples/lock.ts
+ * Run: `ETCD_ENDPOINTS=127.0.0.1:2379 node build/examples/lock.js` after `npx tsc -p tsconfig.json`
+ * (in your own project, import from "etcd-connect").
  */
 import { Etcd, LockedError, Op } from "../src/index.js";
 
