@@ -36,6 +36,8 @@ import { WatchManager } from "./watch/watch-manager.js";
 import type { Watcher, WatchOptions } from "./watch/watcher.js";
 import type { Mirror, MirrorOptions } from "./watch/mirror.js";
 import { Leases } from "./lease/lease.js";
+import { Session, type SessionOptions } from "./concurrency/session.js";
+import type { Mutex } from "./concurrency/mutex.js";
 
 /**
  * Options of {@link Etcd}. Only `endpoints` is required. Every option is
@@ -364,6 +366,34 @@ export class Etcd implements AsyncDisposable {
   /** A view of this client in which every key lives under `prefix`. See {@link Namespace}. */
   namespace(prefix: Bytes): Namespace {
     return new Namespace(this, prefix);
+  }
+
+  /**
+   * Starts a {@link Session}: a lease (TTL `ttl` seconds, default 60) kept
+   * alive until `session.close()`, for locks and elections.
+   *
+   * ```ts
+   * const session = await etcd.session({ ttl: 10 });
+   * await session.withLock("jobs/cleanup", async (mutex) => { ... });
+   * await session.close();
+   * ```
+   */
+  session(options?: SessionOptions): Promise<Session> {
+    return Session.create(this, this, options);
+  }
+
+  /**
+   * Runs `fn` holding the lock `name`, in a session of its own (TTL
+   * `options.ttl`, default 60 s) that is closed afterwards, releasing the
+   * lock, also when `fn` throws. See {@link Session.withLock}.
+   */
+  async withLock<T>(name: Bytes, fn: (mutex: Mutex) => T | Promise<T>, options?: SessionOptions): Promise<T> {
+    const session = await this.session(options);
+    try {
+      return await session.withLock(name, fn, options);
+    } finally {
+      await session.close();
+    }
   }
 
   /** Aborted by {@link Etcd.close}: long-lived helpers (streams, waits) end with it. @internal */

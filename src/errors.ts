@@ -509,6 +509,38 @@ export class StmConflictError extends EtcdError {
   }
 }
 
+/** `tryLock()` found the lock held by another session; the caller's place in line was withdrawn. */
+export class LockedError extends EtcdError {
+  constructor(
+    /** The key of the session holding the lock (in the caller's namespace). */
+    readonly holderKey: Uint8Array,
+  ) {
+    super(`the lock is held by another session (${Buffer.from(holderKey).toString()})`, Code.FailedPrecondition);
+  }
+}
+
+/** The session was closed or orphaned: it takes no new locks or candidacies, and waits end with this. */
+export class SessionClosedError extends EtcdError {
+  constructor() {
+    super("the session was closed", Code.FailedPrecondition);
+  }
+}
+
+/**
+ * The key that stood for a lock or a candidacy is gone while its session
+ * still looked alive: its lease ended on the server (revoked elsewhere, or it
+ * expired before the client noticed), or someone deleted it. The caller does
+ * not hold the lock or lead.
+ */
+export class KeyLostError extends EtcdError {
+  constructor(
+    /** The lost key (in the caller's namespace). */
+    readonly key: Uint8Array,
+  ) {
+    super(`the key ${Buffer.from(key).toString()} is gone: its lease ended or it was deleted`, Code.NotFound);
+  }
+}
+
 // Administration: features a server lacks, snapshots.
 
 /**

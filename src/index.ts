@@ -46,7 +46,7 @@ export { WatchManager, type WatchInfo, type WatchLimits } from "./watch/watch-ma
 export { Watcher, type WatchOptions, type WatcherState, type WatcherEvents } from "./watch/watcher.js";
 export { WatchEvent, type WatchBatch, type WatchEventType } from "./watch/events.js";
 export type { WatchStreamInfo, WatchStreamState } from "./watch/watch-stream.js";
-export { Mirror, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";
+export { Mirror, type MirrorKV, type MirrorOptions, type MirrorEvents, type MirrorRelist, type MirrorState, type RelistReason } from "./watch/mirror.js";
 export {
   Leases,
   type LeaseGrantOptions,
@@ -56,3 +56,6 @@ export {
   type KeepAliveOnceResult,
 } from "./lease/lease.js";
 export { KeptLease, type KeptLeaseState, type KeptLeaseEvents } from "./lease/kept-lease.js";
+export { Session, DEFAULT_SESSION_TTL, type SessionOptions, type SessionState, type KeyView } from "./concurrency/session.js";
+export { Mutex } from "./concurrency/mutex.js";
+export { Election } from "./concurrency/election.js";

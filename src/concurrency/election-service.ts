@@ -16,6 +16,8 @@ import { ElectionNoLeaderError, EtcdError, InvalidOptionError } from "../errors.
 import { Namespace } from "../namespace/namespace.js";
 import type { KeyPrefix } from "../namespace/key-prefix.js";
 import { checkLease, serviceName } from "./lock-service.js";
+import { Compare } from "../kv/compare.js";
+import { Session, callWithin } from "./session.js";
 
 /**
  * Proof of leadership returned by {@link ElectionService.campaign}; pass it to
@@ -62,15 +64,20 @@ export class ElectionService {
     this.closed = etcd.closeSignal;
   }
 
-  /** Waits until the caller, with `lease`, leads election `name` with `value`. */
-  async campaign(name: Bytes, lease: bigint, value: Bytes, options?: CallOptions): Promise<{
+  /**
+   * Waits until the caller, with `lease` (a lease ID, or a {@link Session}:
+   * then the wait also ends when the session does, with its `LeaseLostError`
+   * or `SessionClosedError`), leads election `name` with `value`.
+   */
+  async campaign(name: Bytes, lease: bigint | Session, value: Bytes, options?: CallOptions): Promise<{
     /** Proof of leadership, for `proclaim` and `resign`. */
     leader: LeaderKey;
     /** Store revision when the campaign won. */
     revision: bigint;
   }> {
-    const req = { name: serviceName(name, this.keys), lease: checkLease(lease), value: toBytes(value, "value") };
-    const res = await this.raw.campaign(req, toConnectOptions(options));
+    const session = lease instanceof Session ? lease : undefined;
+    const req = { name: serviceName(name, this.keys), lease: checkLease(session?.id ?? (lease as bigint)), value: toBytes(value, "value") };
+    const res = await callWithin(session, options, (call) => this.raw.campaign(req, toConnectOptions(call)));
     if (res.leader === undefined) throw new EtcdError("campaign answered without a leader key", Code.Internal);
     return { leader: this.fromServer(res.leader), revision: res.header?.revision ?? 0n };
   }
@@ -89,6 +96,15 @@ export class ElectionService {
   }> {
     const res = await this.raw.proclaim({ leader: this.toServer(leader), value: toBytes(value, "value") }, toConnectOptions(options));
     return { revision: res.header?.revision ?? 0n };
+  }
+
+  /**
+   * A comparison that holds only while `leader` still leads (its key exists
+   * with the create revision it won with): guard the leader's writes with it,
+   * in the same client or namespace as this service.
+   */
+  isLeader(leader: LeaderKey): Compare {
+    return Compare.createRevision(leader.key, "=", leader.rev);
   }
 
   /** The current leader's pair (its key and value), or undefined when nobody leads. */

@@ -6,16 +6,14 @@
  * the lease ends (revoked or expired), so a crashed holder cannot block others
  * for longer than its lease's TTL.
  *
- * Fencing (for the Session-based API built on this): a lock alone does not
- * protect writes, because a holder whose lease expired may not know it yet.
- * The holder's writes must go in a transaction guarded by
- * `Compare.createRevision(holderKey, "=", holderCreateRevision)`, where the
- * create revision is that of the holder's key when the lock was acquired (read
- * back once after `lock()` resolves, or taken from the key's own pair). If the
- * lease ended, the key is gone (create revision 0) or belongs to a newer
- * holder (a higher create revision), and the write is refused; that compare is
- * what the future `isOwner()` will return, for the client-side mutex and this
- * service alike.
+ * Fencing: a lock alone does not protect writes, because a holder whose
+ * lease expired may not know it yet. {@link LockResult.isOwner} gives the
+ * comparison to guard them with: the holder's key with the create revision it
+ * had when the lock was granted (read back once after the lock). If the lease
+ * ended, the key is gone or belongs to a newer holder, and the write is
+ * refused. The client-side `Mutex` offers the same, and uses the same keys.
+ * Pass a `Session` instead of a lease ID to share the session's lease and
+ * end the wait when the session ends.
  * @module
  */
 import type { Client } from "@connectrpc/connect";
@@ -27,6 +25,8 @@ import { toBytes, type Bytes } from "../kv/bytes.js";
 import { InvalidKeyError, InvalidOptionError } from "../errors.js";
 import { Namespace } from "../namespace/namespace.js";
 import type { KeyPrefix } from "../namespace/key-prefix.js";
+import { Compare } from "../kv/compare.js";
+import { Session, callWithin } from "./session.js";
 
 /** What {@link LockService.lock} resolves to once the caller holds the lock. */
 export interface LockResult {
@@ -34,6 +34,17 @@ export interface LockResult {
   key: Uint8Array;
   /** Store revision of the answer. */
   revision: bigint;
+  /**
+   * Create revision of the lock's key, read back after the lock was granted:
+   * it grows with every new holder (a fencing token). 0 when the key was
+   * already gone by then (the lease ended): the lock is not held.
+   */
+  createRevision: bigint;
+  /**
+   * A comparison that holds only while this holder holds the lock: guard
+   * writes with it (`txn().if(result.isOwner())`), in the same client or namespace.
+   */
+  isOwner(): Compare;
   /** The response as received (its key untranslated only in a namespace). */
   raw: LockResponse;
 }
@@ -77,8 +88,10 @@ export function serviceName(name: Bytes, keys: KeyPrefix | undefined): Uint8Arra
 export class LockService {
   private readonly raw: Client<typeof Lock>;
   private readonly keys: KeyPrefix | undefined;
+  private readonly view: Etcd | Namespace;
 
   constructor(client: Etcd | Namespace) {
+    this.view = client;
     if (client instanceof Namespace) {
       this.raw = client.etcd.raw.lock;
       this.keys = client.keys;
@@ -88,11 +101,21 @@ export class LockService {
     }
   }
 
-  /** Waits until the caller holds the lock `name` for `lease`; resolves with the lock's key. */
-  async lock(name: Bytes, lease: bigint, options?: CallOptions): Promise<LockResult> {
-    const res = await this.raw.lock({ name: serviceName(name, this.keys), lease: checkLease(lease) }, toConnectOptions(options));
+  /**
+   * Waits until the caller holds the lock `name` for `lease` (a lease ID, or
+   * a {@link Session}: then the wait also ends when the session does, with
+   * its `LeaseLostError` or `SessionClosedError`); resolves with the lock's key.
+   */
+  async lock(name: Bytes, lease: bigint | Session, options?: CallOptions): Promise<LockResult> {
+    const session = lease instanceof Session ? lease : undefined;
+    const id = checkLease(session?.id ?? (lease as bigint));
+    const { res, createRevision } = await callWithin(session, options, async (call) => {
+      const res = await this.raw.lock({ name: serviceName(name, this.keys), lease: id }, toConnectOptions(call));
+      const own = await this.view.get(this.keys === undefined ? res.key : this.keys.strip(res.key), call);
+      return { res, createRevision: own.first?.createRevision ?? 0n };
+    });
     const key = this.keys === undefined ? res.key : this.keys.strip(res.key);
-    return { key, revision: res.header?.revision ?? 0n, raw: res };
+    return { key, revision: res.header?.revision ?? 0n, raw: res, createRevision, isOwner: () => Compare.createRevision(key, "=", createRevision === 0n ? -1n : createRevision) };
   }
 
   /** Releases a lock: deletes its key. Unlocking a key that is gone is not an error. */

@@ -15,6 +15,9 @@ import { paginate, type PaginateOptions } from "../kv/paginate.js";
 import { DeleteResult, GetResult, PutResult, type CompactResult, type OpResult, type TxnResult } from "../kv/results.js";
 import { Txn } from "../kv/txn.js";
 import { KeyPrefix } from "./key-prefix.js";
+import { Session, type SessionOptions } from "../concurrency/session.js";
+import type { Watcher, WatchOptions } from "../watch/watcher.js";
+import type { Mirror, MirrorOptions } from "../watch/mirror.js";
 
 /** The key-value methods a {@link Namespace} shares with the client and its {@link KV}. */
 export type KVMethods = Pick<KV, "get" | "put" | "delete" | "txn" | "do" | "paginate" | "compact">;
@@ -33,6 +36,8 @@ export type KVMethods = Pick<KV, "get" | "put" | "delete" | "txn" | "do" | "pagi
  * at the end of the namespace), transaction comparisons and ops (nested
  * transactions too), and results (`kvs`, `prevKv`, `prevKvs`). Revisions,
  * leases and compaction are cluster-wide and pass through unchanged.
+ * Watches, mirrors, and the locks and elections of {@link Namespace.session}
+ * see only the namespace's keys, and report them without the prefix.
  * Namespaces nest: `etcd.namespace("app/").namespace("db/")` is `"app/db/"`.
  */
 export class Namespace implements KVMethods {
@@ -96,6 +101,27 @@ export class Namespace implements KVMethods {
   /** Runs a software transaction on keys of the namespace. See `etcd.stm`. */
   stm<T>(fn: (stm: Stm) => T | Promise<T>, options?: StmOptions): Promise<StmResult<T>> {
     return runStm(this, fn, options);
+  }
+
+  /**
+   * Watches a key or range of the namespace; events come back with keys
+   * inside the namespace (prefix stripped, `prevKv` too). See `etcd.watch`.
+   */
+  watch(key: Bytes, options?: WatchOptions): Watcher {
+    return this.etcd.watches.watch(key, options, this.keys);
+  }
+
+  /** Mirrors every key under `prefix` inside the namespace; the map's keys are inside it. See `etcd.mirror`. */
+  mirror(prefix: Bytes, options?: MirrorOptions): Mirror {
+    return this.etcd.watches.mirror(prefix, options, { kv: this, keys: this.keys });
+  }
+
+  /**
+   * Starts a session whose locks and elections live in the namespace (the
+   * lease itself is cluster-wide). See `etcd.session`.
+   */
+  session(options?: SessionOptions): Promise<Session> {
+    return Session.create(this.etcd, this, options);
   }
 
   private run(op: { kind: "get"; request: RangeRequest }, options: CallOptions | undefined): Promise<GetResult>;

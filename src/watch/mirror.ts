@@ -82,6 +82,9 @@ interface Ending {
   compactRevision?: bigint;
 }
 
+/** Just what the mirror needs from the key-value API (of the client or a namespace). */
+export type MirrorKV = Pick<KV, "get" | "paginate">;
+
 /** Just what the mirror needs from the watch manager. */
 interface WatchSource {
   watch(key: Bytes, options: { prefix: true; startRevision: bigint; requireLeader: boolean }): Watcher;
@@ -131,7 +134,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
 
   /** @internal Made by `etcd.mirror()`. */
   constructor(
-    private readonly kv: KV,
+    private readonly kv: MirrorKV,
     private readonly watches: WatchSource,
     prefix: Bytes,
     options: MirrorOptions,

@@ -10,7 +10,8 @@ import type { KV } from "../kv/kv.js";
 import { AbortedError, ClientClosedError, InvalidOptionError, RequestTooLargeError } from "../errors.js";
 import { DEFAULT_MAX_BUFFERED_EVENTS, FRAGMENT, NO_DELETE, NO_PUT, PREV_KV, PROGRESS_NOTIFY, Watcher, type WatchOptions } from "./watcher.js";
 import { WatchStream, type WatchStreamInfo } from "./watch-stream.js";
-import { Mirror, type MirrorOptions } from "./mirror.js";
+import { Mirror, type MirrorKV, type MirrorOptions } from "./mirror.js";
+import type { KeyPrefix } from "../namespace/key-prefix.js";
 
 /** Limits the watch layer checks before sending. */
 export interface WatchLimits {
@@ -52,14 +53,16 @@ export class WatchManager {
 
   /**
    * Watches a key, or a range with `prefix`, `fromKey` or `rangeEnd`.
-   * See {@link Watcher} and {@link WatchOptions}.
+   * See {@link Watcher} and {@link WatchOptions}. With `keys` (a namespace's),
+   * the key and range are inside that prefix and events come back without it.
    *
    * @throws InvalidKeyError, InvalidOptionError for bad input;
    *   ClientClosedError after the client was closed.
    */
-  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+  watch(key: Bytes, options: WatchOptions = {}, keys?: KeyPrefix): Watcher {
     if (this.closed) throw new ClientClosedError();
-    const range = resolveRange(key, options);
+    const given = resolveRange(key, options);
+    const range = keys === undefined ? given : keys.range(given.key, given.rangeEnd);
     const size = range.key.length + range.rangeEnd.length + CREATE_OVERHEAD_BYTES;
     if (size > this.limits.maxRequestBytes) throw new RequestTooLargeError(size, this.limits.maxRequestBytes);
     const start = toRevision(options.startRevision);
@@ -75,7 +78,7 @@ export class WatchManager {
       (options.noDelete === true ? NO_DELETE : 0);
     const stream = this.streamFor(options.requireLeader !== false);
     const signal = options.signal;
-    const w = new Watcher(stream, range.key, range.rangeEnd, start, flags, limit, signal?.aborted ? undefined : signal);
+    const w = new Watcher(stream, range.key, range.rangeEnd, start, flags, limit, signal?.aborted ? undefined : signal, keys);
     if (signal?.aborted) {
       w.finish(undefined, new AbortedError(signal.reason));
       return w;
@@ -86,11 +89,13 @@ export class WatchManager {
 
   /**
    * Mirrors every key under `prefix` in memory and keeps it current.
-   * See {@link Mirror}.
+   * See {@link Mirror}. With `view` (a namespace), `prefix` and the
+   * mirrored keys are inside the namespace.
    */
-  mirror(prefix: Bytes, options: MirrorOptions = {}): Mirror {
+  mirror(prefix: Bytes, options: MirrorOptions = {}, view?: { kv: MirrorKV; keys: KeyPrefix }): Mirror {
     if (this.closed) throw new ClientClosedError();
-    const m = new Mirror(this.kv, this, prefix, options, (x) => this.mirrors.delete(x));
+    const source = view === undefined ? this : { watch: (k: Bytes, o: WatchOptions) => this.watch(k, o, view.keys) };
+    const m = new Mirror(view?.kv ?? this.kv, source, prefix, options, (x) => this.mirrors.delete(x));
     if (m.state !== "closed") this.mirrors.add(m);
     return m;
   }

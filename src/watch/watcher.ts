@@ -11,6 +11,7 @@ import type { RangeSelector } from "../kv/key-range.js";
 import { AbortedError, EtcdError } from "../errors.js";
 import { batchOf, endOfRevision, progressBatch, revisionOf, type WatchBatch, type WatchEvent } from "./events.js";
 import { emitSafely } from "./listeners.js";
+import type { KeyPrefix } from "../namespace/key-prefix.js";
 
 /** Options of `etcd.watch(key, options)`. */
 export interface WatchOptions extends RangeSelector {
@@ -186,6 +187,8 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     flags: number,
     maxBufferedEvents: number,
     signal: AbortSignal | undefined,
+    /** A namespace's prefix, stripped from the keys of events (`key` and `rangeEnd` keep it). */
+    private readonly keys?: KeyPrefix,
   ) {
     this.nextRevision = startRevision;
     this.flags = flags;
@@ -379,6 +382,7 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     let i = 0;
     const next = this.nextRevision;
     while (i < events.length && revisionOf(events[i]!) < next) i++;
+    if (this.keys !== undefined) stripKeys(this.keys, events, i);
     while (i < events.length) {
       const j = endOfRevision(events, i);
       if (!this.deliver(batchOf(events, i, j))) return;
@@ -465,6 +469,15 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
       return false;
     }
     return true;
+  }
+}
+
+/** Un-prefixes the keys of `events[from..]` in place (they are fresh from the wire). */
+function stripKeys(keys: KeyPrefix, events: readonly RawEvent[], from: number): void {
+  for (let k = from; k < events.length; k++) {
+    const e = events[k]!;
+    if (e.kv !== undefined) e.kv.key = keys.strip(e.kv.key);
+    if (e.prevKv !== undefined) e.prevKv.key = keys.strip(e.prevKv.key);
   }
 }
 
