@@ -352,6 +352,15 @@ export class InvalidDowngradeTargetVersionError extends ServerError {}
 export class DowngradeInProgressError extends ServerError {}
 /** There is no downgrade to cancel. */
 export class NoInflightDowngradeError extends ServerError {}
+/**
+ * The member's raft refused the proposal before adding it to its log: no
+ * leader was known, a leadership transfer was under way, or too much was
+ * waiting to commit (code Unknown, message "raft proposal dropped"). The
+ * request was never applied, so the client sends even a write again (see
+ * `classifyFailure` in src/cluster/retry.ts); it surfaces only when the
+ * call's deadline or attempts run out.
+ */
+export class ProposalDroppedError extends ServerError {}
 
 type ServerErrorClass = new (message: string, code: Code, options?: EtcdErrorOptions) => EtcdError;
 
@@ -440,6 +449,8 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.Unknown, "requested lease not found", LeaseNotFoundError],
   [Code.Unknown, "election: not leader", ElectionNotLeaderError],
   [Code.Unknown, "election: no leader", ElectionNoLeaderError],
+  // raft's own refusal, passed through unmapped by etcd's gRPC layer.
+  [Code.Unknown, "raft proposal dropped", ProposalDroppedError],
 ];
 
 const PREFIX = "etcdserver: ";

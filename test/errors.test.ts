@@ -117,6 +117,8 @@ const RELAYED: Array<[string, string]> = [
   ["election: not leader", "ElectionNotLeaderError"],
   ["election: no leader", "ElectionNoLeaderError"],
   ["auth: authentication failed, password was given for no password user", "AuthFailedError"],
+  // raft's own error, passed through by etcd's gRPC layer.
+  ["raft proposal dropped", "ProposalDroppedError"],
 ];
 const RELAYED_TEXTS = new Set(RELAYED.map(([m]) => m.replace(/^etcdserver: /, "")));
 
