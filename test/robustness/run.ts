@@ -333,7 +333,9 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     const ttl = options.leaseTtlSeconds ?? 10;
     const now = (): number => history.now();
     const note = (l: string): void => log(`  [${(history.now() / 1000).toFixed(1)} s] ${l}`);
-    for (let i = 0; i < nWatchers; i++) watchObservers.push(new WatchObserver(workClients[i % workClients.length]!, `watch${i}`, prefix, now));
+    // Requested progress notifications too where the server orders them after pending events (3.5 on).
+    const requestProgressMs = version.startsWith("3.4.") ? undefined : 1500;
+    for (let i = 0; i < nWatchers; i++) watchObservers.push(new WatchObserver(workClients[i % workClients.length]!, `watch${i}`, prefix, now, requestProgressMs));
     await Promise.all(watchObservers.map((o) => o.start(startRevision + 1n)));
     for (let i = 0; i < (options.leases ?? 3); i++) leaseObservers.push(new LeaseObserver(workClients[(i + 1) % workClients.length]!, `lease${i}`, ttl, now, note));
     await Promise.all(leaseObservers.map((o) => o.start()));

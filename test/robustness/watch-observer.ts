@@ -16,17 +16,25 @@ export class WatchObserver {
   private closed = false;
   /** Restarts after compaction, bounded so a broken server cannot make it loop. */
   private restarts = 0;
+  private progressTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly etcd: Etcd,
     readonly id: string,
     private readonly prefix: string,
     private readonly now: () => number,
+    /**
+     * Also ask for a progress notification this often (ms). Only for servers
+     * that hold the answer back until every watcher of the stream is synced
+     * (etcd issue 15220, fixed in 3.5): 3.4 may answer ahead of events.
+     */
+    private readonly requestProgressMs?: number,
   ) {}
 
   /** Starts watching from `revision` (inclusive); resolves once the server confirmed it. */
   async start(revision: bigint): Promise<void> {
     await this.open(revision).ready();
+    if (this.requestProgressMs !== undefined) this.progressTimer = setInterval(() => this.watcher?.requestProgress(), this.requestProgressMs);
   }
 
   /** Highest revision the live watcher delivered or was told about (0n when ended). */
@@ -38,6 +46,7 @@ export class WatchObserver {
   /** Ends the live watcher; its log ends with "closed". */
   close(): void {
     this.closed = true;
+    clearInterval(this.progressTimer);
     this.watcher?.close();
   }
 
