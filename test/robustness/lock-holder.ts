@@ -20,7 +20,7 @@ export interface LockRunState {
   failedLocks: number;
   /** Holds whose end is not known exactly (Unlock failed, or the session ended): not checked in time. */
   uncertainReleases: number;
-  /** Holds whose own-key read failed: released, not recorded. */
+  /** Holds whose own-key read failed or found the key gone: released, not recorded. */
   unverified: number;
 }
 
@@ -76,8 +76,9 @@ export async function lockHolder(
     for (let attempt = 0; attempt < 3 && !verified; attempt++) {
       try {
         const r = await etcd.get(key, { timeoutMs: opts.timeoutMs });
+        // A key already gone (the session ended first) gives the hold no revision inside it: not recorded.
+        if (r.kvs.length === 0) break;
         hold.acquiredRevision = r.revision;
-        if (r.kvs.length === 0) hold.lost = true; // the session ended before the read
         verified = true;
       } catch {
         // Try again; a fault may be under way.
