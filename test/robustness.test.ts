@@ -1,4 +1,4 @@
-// A short robustness run inside the normal suite (about 60 s of workload,
+// A short robustness run inside the normal suite (about 45 s of workload,
 // under 2 minutes in all): 3 members, 4 clients (some through fault-injecting
 // proxies) with watchers, kept leases and lock holders, faults from a fresh
 // seed (printed; ROBUSTNESS_SEED replays it), then every checker. The
@@ -12,7 +12,7 @@ test("KV stays linearizable, loses or duplicates no write, watchers miss nothing
   const seed = process.env.ROBUSTNESS_SEED ? Number(process.env.ROBUSTNESS_SEED) : undefined;
   const r = await runRobustness({
     ...(seed !== undefined ? { seed } : {}),
-    seconds: 60,
+    seconds: 45,
     maxOps: 40_000,
     budget: { maxSteps: 1_000_000, maxMs: 15_000 },
     log: (l) => {
