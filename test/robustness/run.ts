@@ -398,6 +398,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     }
     throw e;
   } finally {
+    for (const o of watchObservers) o.close();
     for (const c of clients) c.close();
     for (const p of proxies) await p.close();
     await cluster?.stop();

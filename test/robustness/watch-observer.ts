@@ -34,7 +34,10 @@ export class WatchObserver {
   /** Starts watching from `revision` (inclusive); resolves once the server confirmed it. */
   async start(revision: bigint): Promise<void> {
     await this.open(revision).ready();
-    if (this.requestProgressMs !== undefined) this.progressTimer = setInterval(() => this.watcher?.requestProgress(), this.requestProgressMs);
+    if (this.requestProgressMs !== undefined) {
+      this.progressTimer = setInterval(() => this.watcher?.requestProgress(), this.requestProgressMs);
+      this.progressTimer.unref(); // never what keeps a process alive
+    }
   }
 
   /** Highest revision the live watcher delivered or was told about (0n when ended). */
