@@ -61,8 +61,9 @@ export async function lockHolder(
     let key: Uint8Array;
     let acquiredAt: number;
     try {
-      // Waiting for the previous holder counts against the deadline: give it room.
-      key = (await locks.lock(lockName, lease.id, { timeoutMs: opts.timeoutMs * 3 })).key;
+      // Waiting for the previous holder counts against the deadline: give it room, past a TTL, so that
+      // a key left behind by a holder that could not revoke its lease (it lapses) does not time out every waiter.
+      key = (await locks.lock(lockName, lease.id, { timeoutMs: opts.ttlSeconds * 1000 + opts.timeoutMs })).key;
       acquiredAt = opts.now();
     } catch (e) {
       // The lock may or may not be queued or held: drop the lease, which deletes the key.
