@@ -31,7 +31,7 @@ test("KV stays linearizable, loses or duplicates no write, watchers miss nothing
   // Watchers, kept leases and lock holders ran across those faults too.
   assert.ok(r.watch.watchers >= 3 && r.watch.events >= total / 4, `watchers saw only ${r.watch.events} events\n${summary}`);
   assert.ok(r.lease.leases >= 3, summary);
-  assert.ok(r.lock.holds >= 20, `only ${r.lock.holds} lock holds\n${summary}`);
+  assert.ok(r.lock.holds >= 10, `only ${r.lock.holds} lock holds\n${summary}`);
   assert.deepEqual(r.violationCounts, {}, summary);
   assert.equal(r.linearizability.verdict, "linearizable", summary);
   assert.ok(r.passed, summary);

@@ -42,11 +42,16 @@ export async function lockHolder(
     const l = lease;
     lease = undefined;
     if (l === undefined) return;
-    try {
-      await l.revoke({ timeoutMs: opts.timeoutMs });
-    } catch {
-      l.stop();
+    // A few tries: a key left behind blocks every other holder until its lease lapses, and each new
+    // leader gives every lease a fresh TTL, so under leader faults that can take long.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await l.revoke({ timeoutMs: opts.timeoutMs });
+      } catch {
+        await sleep(200);
+      }
     }
+    l.stop();
   };
   for (let n = 0; n < opts.maxHolds && opts.now() < opts.until; n++) {
     if (lease === undefined || lease.state !== "alive") {
