@@ -451,6 +451,10 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.Unknown, "election: no leader", ElectionNoLeaderError],
   // raft's own refusal, passed through unmapped by etcd's gRPC layer.
   [Code.Unknown, "raft proposal dropped", ProposalDroppedError],
+  // v3lock and v3election relay the KV's "the proposal may still apply" answers as Unknown too.
+  [Code.Unknown, "request timed out", ServerTimeoutError],
+  [Code.Unknown, "leader changed", LeaderChangedError],
+  [Code.Unknown, "server stopped", ServerStoppedError],
 ];
 
 const PREFIX = "etcdserver: ";

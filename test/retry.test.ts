@@ -43,6 +43,8 @@ test("failures are classified by cause: unsent, lost, or a server answer", () =>
 test("a write that timed out, lost its leader or met a stopping member may have been applied", () => {
   for (const msg of ["request timed out", "request timed out, possibly due to previous leader failure", "leader changed", "server stopped"]) {
     assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.Unavailable, msg))), true, msg);
+    // The same answers relayed by v3lock/v3election (code Unknown): a Lock may still take the lock.
+    assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.Unknown, msg))), true, `relayed ${msg}`);
   }
   for (const msg of ["no leader", "unhealthy cluster"]) {
     assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.Unavailable, msg))), false, msg);
