@@ -366,6 +366,15 @@ export class InvalidDowngradeTargetVersionError extends ServerError {}
 export class DowngradeInProgressError extends ServerError {}
 /** There is no downgrade to cancel. */
 export class NoInflightDowngradeError extends ServerError {}
+/**
+ * The member's raft refused the proposal before adding it to its log: no
+ * leader was known, a leadership transfer was under way, or too much was
+ * waiting to commit (code Unknown, message "raft proposal dropped"). The
+ * request was never applied, so the client sends even a write again (see
+ * `classifyFailure` in src/cluster/retry.ts); it surfaces only when the
+ * call's deadline or attempts run out.
+ */
+export class ProposalDroppedError extends ServerError {}
 
 type ServerErrorClass = new (message: string, code: Code, options?: EtcdErrorOptions) => EtcdError;
 
@@ -454,6 +463,12 @@ const SERVER_ERRORS: ReadonlyArray<[Code, string, ServerErrorClass]> = [
   [Code.Unknown, "requested lease not found", LeaseNotFoundError],
   [Code.Unknown, "election: not leader", ElectionNotLeaderError],
   [Code.Unknown, "election: no leader", ElectionNoLeaderError],
+  // raft's own refusal, passed through unmapped by etcd's gRPC layer.
+  [Code.Unknown, "raft proposal dropped", ProposalDroppedError],
+  // v3lock and v3election relay the KV's "the proposal may still apply" answers as Unknown too.
+  [Code.Unknown, "request timed out", ServerTimeoutError],
+  [Code.Unknown, "leader changed", LeaderChangedError],
+  [Code.Unknown, "server stopped", ServerStoppedError],
 ];
 
 const PREFIX = "etcdserver: ";

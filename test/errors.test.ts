@@ -117,6 +117,14 @@ const RELAYED: Array<[string, string]> = [
   ["election: not leader", "ElectionNotLeaderError"],
   ["election: no leader", "ElectionNoLeaderError"],
   ["auth: authentication failed, password was given for no password user", "AuthFailedError"],
+  // raft's own error, passed through by etcd's gRPC layer.
+  ["raft proposal dropped", "ProposalDroppedError"],
+  // The KV's "may still apply" answers, relayed by v3lock and v3election (seen from Lock under leader faults).
+  ["etcdserver: request timed out", "ServerTimeoutError"],
+  ["etcdserver: request timed out, possibly due to previous leader failure", "ServerTimeoutError"],
+  ["etcdserver: request timed out, possibly due to connection lost", "ServerTimeoutError"],
+  ["etcdserver: leader changed", "LeaderChangedError"],
+  ["etcdserver: server stopped", "ServerStoppedError"],
 ];
 const RELAYED_TEXTS = new Set(RELAYED.map(([m]) => m.replace(/^etcdserver: /, "")));
 

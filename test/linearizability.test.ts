@@ -20,6 +20,7 @@ import {
   EtcdError,
   NoLeaderError,
   OutcomeUnknownError,
+  ProposalDroppedError,
   ServerTimeoutError,
 } from "../src/index.js";
 import { Code } from "@connectrpc/connect";
@@ -415,7 +416,7 @@ describe("error classification", () => {
   test("writes: failed when refused before a proposal or never sent", () => {
     assert.equal(outcomeOfError(w, new NoLeaderError("etcdserver: no leader", Code.Unavailable)), "failed");
     assert.equal(outcomeOfError(w, new EndpointUnavailableError("x:1", "refused")), "failed");
-    assert.equal(outcomeOfError(w, new EtcdError("raft proposal dropped", Code.Unknown)), "failed");
+    assert.equal(outcomeOfError(w, new ProposalDroppedError("raft proposal dropped", Code.Unknown)), "failed");
   });
   test("reads: always failed (no effect)", () => {
     assert.equal(outcomeOfError(get("a"), new DeadlineExceededError(100)), "failed");

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { KV, Lease, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { EndpointUnavailableError, InvalidAuthTokenError, OutcomeUnknownError, toEtcdError } from "../src/errors.js";
+import { EndpointUnavailableError, InvalidAuthTokenError, OutcomeUnknownError, ProposalDroppedError, toEtcdError } from "../src/errors.js";
 import { isConnectionLost, isUnsent, markConnectionLost, markUnsent } from "../src/transport/failure.js";
 import { classifyFailure, isDefinitiveFailure, isRepeatable, mayHaveBeenApplied } from "../src/cluster/retry.js";
 
@@ -43,6 +43,8 @@ test("failures are classified by cause: unsent, lost, or a server answer", () =>
 test("a write that timed out, lost its leader or met a stopping member may have been applied", () => {
   for (const msg of ["request timed out", "request timed out, possibly due to previous leader failure", "leader changed", "server stopped"]) {
     assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.Unavailable, msg))), true, msg);
+    // The same answers relayed by v3lock/v3election (code Unknown): a Lock may still take the lock.
+    assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.Unknown, msg))), true, `relayed ${msg}`);
   }
   for (const msg of ["no leader", "unhealthy cluster"]) {
     assert.equal(mayHaveBeenApplied(toEtcdError(server(Code.Unavailable, msg))), false, msg);
@@ -58,6 +60,18 @@ test("a learner's or an incapable member's refusal moves on, and even a write ma
   }
   // Only the exact refusal: a message that merely mentions it is not.
   assert.equal(classifyFailure(new ConnectError("proxy: rpc not supported for learner?", Code.Unavailable)).safeToResend, false);
+});
+
+test("a proposal raft dropped was never logged: even a write may be resent, and the member is not marked failed", () => {
+  const dropped = new ConnectError("raft proposal dropped", Code.Unknown);
+  assert.ok(toEtcdError(dropped) instanceof ProposalDroppedError);
+  const want = { endpointFailed: false, safeToResend: true, retryableIfRepeatable: true };
+  assert.deepEqual(classifyFailure(dropped), want);
+  assert.deepEqual(classifyFailure(toEtcdError(dropped)), want, "the mapped error classifies the same");
+  // Only that text under Unknown: other unknown failures, or the text under another code, prove nothing.
+  assert.equal(classifyFailure(new ConnectError("raft proposal dropped?", Code.Unknown)).safeToResend, false);
+  assert.equal(classifyFailure(new ConnectError("raft proposal dropped", Code.Internal)).safeToResend, false);
+  assert.equal(classifyFailure(new ConnectError("something else", Code.Unknown)).safeToResend, false);
 });
 
 test("mapping an error to its class keeps the marks of where the call broke", () => {

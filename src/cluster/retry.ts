@@ -16,6 +16,8 @@ import {
   ServerStoppedError,
   ServerTimeoutError,
   isConnectError,
+  ProposalDroppedError,
+  toEtcdError,
   type EtcdError,
 } from "../errors.js";
 import { isAnswerUnreadable, isConnectionLost, isUnsent } from "../transport/failure.js";
@@ -84,6 +86,21 @@ export function classifyFailure(err: unknown): FailureClass {
   const message = isConnectError(err) ? err.rawMessage : "";
   if ((code === Code.Unavailable || code === Code.FailedPrecondition) && REFUSED_BEFORE_HANDLING.test(message)) {
     return { endpointFailed: true, safeToResend: true, retryableIfRepeatable: true };
+  }
+  if (code === Code.Unknown && toEtcdError(err) instanceof ProposalDroppedError) {
+    // Safe to resend, writes included. etcd hands a request to raft with
+    // Propose and, when Propose fails, stops waiting for it and returns that
+    // error (processInternalRaftRequestOnce). raft fails a proposal with
+    // ErrProposalDropped only on paths that return before the entry is in
+    // the member's log or forwarded anywhere: a leader outside the
+    // configuration, transferring its leadership, or over its uncommitted-size
+    // limit (appendEntry refuses before appending); a follower or candidate
+    // that knows no leader. An entry in no log is never committed, so never
+    // applied. (A forwarded proposal that the leader drops reports nothing:
+    // the member times out, ServerTimeoutError, and the outcome is unknown.)
+    // The member is fine and the condition brief: not marked failed; the
+    // next attempt goes to another member anyway.
+    return { endpointFailed: false, safeToResend: true, retryableIfRepeatable: true };
   }
   if (code === Code.Unavailable) {
     // A server-side Unavailable: the request reached a member, which may have proposed it.

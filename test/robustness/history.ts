@@ -105,7 +105,8 @@ export function isWrite(input: KvInput): boolean {
  *   three of `mayHaveBeenApplied` in retry.ts): "no leader", "too many
  *   requests", "not capable", validation errors.
  * - Client-side refusals before sending (bad key, option, size).
- * - "raft proposal dropped" (see PROPOSAL_DROPPED): raft refused it before logging it.
+ * - `ProposalDroppedError` (a `ServerError`): raft refused it before logging it
+ *   (the client resends it; it surfaces only when the deadline runs out).
  *
  * Everything else is "unknown":
  * - `OutcomeUnknownError`: the client's own verdict (connection lost after
@@ -133,19 +134,11 @@ export function outcomeOfError(input: KvInput, err: unknown): "failed" | "unknow
   if (err instanceof ServerTimeoutError || err instanceof LeaderChangedError || err instanceof ServerStoppedError) return "unknown";
   if (err instanceof EndpointUnavailableError || err instanceof NoEndpointAvailableError) return "failed";
   if (err instanceof ServerError) return "failed";
-  if (err.rawMessage === PROPOSAL_DROPPED) return "failed";
   if (err instanceof InvalidKeyError || err instanceof InvalidOptionError || err instanceof RequestTooLargeError || err instanceof TooManyOpsError) {
     return "failed";
   }
   return "unknown";
 }
-
-/**
- * etcd's raft refuses a proposal before appending it to its log when there is
- * no leader or a leadership transfer is under way; the server passes raft's
- * error on as is (gRPC code Unknown), and the client has no class for it yet.
- */
-const PROPOSAL_DROPPED = "raft proposal dropped";
 
 /** A short text for an error: `ClassName: message`. */
 export function describeError(err: unknown): string {

@@ -16,14 +16,20 @@ import { Etcd, type EtcdOptions } from "../../src/index.js";
 import { etcdVersion, startCluster, startProxy, type EtcdCluster, type TcpProxy } from "../harness/index.js";
 import { HistoryArchiver, ClusterHistory, type Snapshot } from "./cluster-history.js";
 import { FaultInjector, planFaults, type FaultRecord } from "./faults.js";
-import { checkAgainstHistory, resolveUnknownWrites } from "./history-checks.js";
+import { checkAgainstHistory, putValue, resolveUnknownWrites } from "./history-checks.js";
 import { describeError, History, loadJson, saveJson, type KvRecord, type Operation } from "./history.js";
 import { kvModel, toCheckOperations } from "./kv-model.js";
 import { checkPartitioned, type Budget, type CheckResult } from "./linearizability.js";
 import { freshSeed, Random } from "./random.js";
-import { checkRevisionOrder, checkUniqueWriteRevisions } from "./revisions.js";
+import { checkRevisionOrder, checkUniqueWriteRevisions, revisionOf } from "./revisions.js";
 import { Violations, type Violation } from "./violation.js";
 import { worker, execute } from "./workload.js";
+import { checkWatcher, type WatcherLog } from "./watch-checker.js";
+import { WatchObserver } from "./watch-observer.js";
+import { checkLeases, type LeaseRecord } from "./lease-checker.js";
+import { LeaseObserver } from "./lease-observer.js";
+import { checkLockHolds } from "./lock-checker.js";
+import { lockHolder, type LockRunState } from "./lock-holder.js";
 
 /** What a run does. */
 export interface RunOptions {
@@ -39,6 +45,14 @@ export interface RunOptions {
   workersPerClient?: number;
   /** Number of keys. Default 4. */
   keys?: number;
+  /** Watchers of the run's keys, running across the faults. Default 3. */
+  watchers?: number;
+  /** Leases kept alive across the faults. Default 3. */
+  leases?: number;
+  /** Holders taking turns on one lock. Default 3. */
+  lockHolders?: number;
+  /** TTL of the kept leases and of the lock holders' leases, in seconds. Default 10. */
+  leaseTtlSeconds?: number;
   /** Deadline of each operation. Default 3000 ms. */
   opTimeoutMs?: number;
   /** Inject faults. Default true. */
@@ -65,7 +79,21 @@ export interface CheckReport {
   violations: Violation[];
   violationCounts: Record<string, number>;
   unknown: { total: number; resolvedApplied: number; resolvedNotApplied: number; unresolved: number };
+  /** What the watchers, leases and lock holders did (violations are in `violations`). */
+  watch: { watchers: number; logs: number; batches: number; events: number; progress: number; resumes: number; compacted: number };
+  lease: { leases: number; lost: number; goneAtEnd: number };
+  lock: { holds: number; failedLocks: number; uncertainReleases: number; unverified: number };
 }
+
+/** What the watchers, leases and lock holders of a run recorded. */
+export interface Observations {
+  /** Each watch log, with the revision it must have reached (the last log of each watcher). */
+  watchers: Array<{ log: WatcherLog; reach?: bigint }>;
+  leases: LeaseRecord[];
+  locks: LockRunState;
+}
+
+const NO_OBSERVATIONS: Observations = { watchers: [], leases: [], locks: { holds: [], failedLocks: 0, uncertainReleases: 0, unverified: 0 } };
 
 /** Everything a run produced. */
 export interface RunReport extends CheckReport {
@@ -89,6 +117,8 @@ interface HistoryFile {
   operations: Operation[];
   faults: FaultRecord[];
   clusterHistory: ReturnType<ClusterHistory["toJSON"]>;
+  /** Absent in files from before watchers, leases and locks were recorded. */
+  observations?: Observations;
   report?: CheckReport;
   /** Set when the run itself broke (the history is what was recorded until then). */
   error?: string;
@@ -109,7 +139,7 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
 const PROXY_PATTERNS: number[][] = [[], [0, 1, 2], [0], [1, 2], [2], [0, 1]];
 
 /** Runs the checkers on recorded operations and the cluster's history. */
-export function checkRun(ops: readonly Operation[], history: ClusterHistory, budget: Budget = {}): CheckReport {
+export function checkRun(ops: readonly Operation[], history: ClusterHistory, budget: Budget = {}, seen: Observations = NO_OBSERVATIONS): CheckReport {
   const v = new Violations();
   const resolved = resolveUnknownWrites(ops, history);
   checkAgainstHistory(resolved, history, v);
@@ -138,6 +168,18 @@ export function checkRun(ops: readonly Operation[], history: ClusterHistory, bud
     }
   }
 
+  // Watchers must deliver every acknowledged write in their range (unknown ones resolved as applied too).
+  const acknowledged = resolved.flatMap((op) => {
+    const r = revisionOf(op);
+    if ((op.outcome !== "ok" && op.resolved !== "applied") || r === undefined || !r.wrote) return [];
+    const value = putValue(op);
+    return [value !== undefined ? { key: op.input.key, type: "put" as const, revision: r.revision, value } : { key: op.input.key, type: "delete" as const, revision: r.revision }];
+  });
+  for (const w of seen.watchers) checkWatcher(w.log, history, { acknowledged, ...(w.reach !== undefined ? { reach: w.reach } : {}) }, v);
+  // Every client could reach a quorum throughout: at most one member is ever down or cut off, and each client has all three.
+  checkLeases(seen.leases, [], {}, v);
+  checkLockHolds(seen.locks.holds, v);
+
   const unknown = ops.filter((o) => o.outcome === "unknown").length;
   const applied = resolved.filter((o) => o.resolved === "applied").length;
   const notApplied = resolved.filter((o) => o.resolved === "not-applied").length;
@@ -147,7 +189,29 @@ export function checkRun(ops: readonly Operation[], history: ClusterHistory, bud
     violations: v.list,
     violationCounts: Object.fromEntries(v.counts),
     unknown: { total: unknown, resolvedApplied: applied, resolvedNotApplied: notApplied, unresolved: unknown - applied - notApplied },
+    watch: summarizeWatch(seen.watchers.map((w) => w.log)),
+    lease: {
+      leases: seen.leases.length,
+      lost: seen.leases.filter((l) => l.lostAt !== undefined && l.lostAt <= l.keptAliveUntil).length,
+      goneAtEnd: seen.leases.filter((l) => l.existsAtEnd === false).length,
+    },
+    lock: { holds: seen.locks.holds.length, failedLocks: seen.locks.failedLocks, uncertainReleases: seen.locks.uncertainReleases, unverified: seen.locks.unverified },
   };
+}
+
+function summarizeWatch(logs: readonly WatcherLog[]): CheckReport["watch"] {
+  const out = { watchers: new Set(logs.map((l) => l.id.split(".")[0])).size, logs: logs.length, batches: 0, events: 0, progress: 0, resumes: 0, compacted: 0 };
+  for (const l of logs) {
+    for (const e of l.entries) {
+      if (e.kind === "batch") {
+        out.batches++;
+        out.events += e.events.length;
+      } else if (e.kind === "progress") out.progress++;
+      else if (e.kind === "resume") out.resumes++;
+      else if (e.kind === "compacted") out.compacted++;
+    }
+  }
+  return out;
 }
 
 /** JSON with bigints as numbers, for reports. */
@@ -191,6 +255,16 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
   let faults: FaultRecord[] = [];
   let archiver: HistoryArchiver | undefined;
+  const watchObservers: WatchObserver[] = [];
+  const leaseObservers: LeaseObserver[] = [];
+  const locks: LockRunState = { holds: [], failedLocks: 0, uncertainReleases: 0, unverified: 0 };
+  /** Per watcher, the revision its last log must reach (set once the run is over). */
+  let watchReach: bigint | undefined;
+  const observations = (): Observations => ({
+    watchers: watchObservers.flatMap((o) => o.logs.map((log, i) => (i === o.logs.length - 1 && watchReach !== undefined ? { log, reach: watchReach } : { log }))),
+    leases: leaseObservers.flatMap((o) => o.records),
+    locks,
+  });
   const { log: _omit, clientOptions, ...savedOptions } = options;
   const fileFor = (): HistoryFile => ({
     seed,
@@ -200,12 +274,14 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     operations: history.operations,
     faults,
     clusterHistory: (archiver?.history ?? new ClusterHistory(0n, new Map())).toJSON(),
+    observations: observations(),
   });
   mkdirSync(outDir, { recursive: true });
   if (!existsSync(join(outDir, ".gitignore"))) writeFileSync(join(outDir, ".gitignore"), "*\n");
   const path = join(outDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-seed${seed}.json`);
   try {
-    cluster = await startCluster(3);
+    // Periodic progress notifications every 2 s, so watchers get them within a short run.
+    cluster = await startCluster(3, { extraArgs: ["--experimental-watch-progress-notify-interval", "2s"] });
     for (const m of cluster.members) proxies.push(await startProxy("127.0.0.1", m.clientPort));
     const direct = cluster.endpoints;
     const make = (endpoints: string[], more: Partial<EtcdOptions> = {}): Etcd => {
@@ -232,7 +308,8 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     };
     archiver = new HistoryArchiver(readAt, 16);
     history = new History(); // the run's clock starts once the cluster is up
-    await archiver.start((await admin.get(prefix, { prefix: true })).revision);
+    const startRevision = (await admin.get(prefix, { prefix: true })).revision;
+    await archiver.start(startRevision);
 
     const injector = new FaultInjector({
       cluster,
@@ -250,6 +327,18 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
       // Rotate, so the clients are pinned to different members at first.
       return make([...eps.slice(c % eps.length), ...eps.slice(0, c % eps.length)], options.clientOptions);
     });
+
+    // Watchers and kept leases on the working clients (so through the proxies too), from the history's first revision.
+    const nWatchers = options.watchers ?? 3;
+    const ttl = options.leaseTtlSeconds ?? 10;
+    const now = (): number => history.now();
+    const note = (l: string): void => log(`  [${(history.now() / 1000).toFixed(1)} s] ${l}`);
+    // Requested progress notifications too where the server orders them after pending events (3.5 on).
+    const requestProgressMs = version.startsWith("3.4.") ? undefined : 1500;
+    for (let i = 0; i < nWatchers; i++) watchObservers.push(new WatchObserver(workClients[i % workClients.length]!, `watch${i}`, prefix, now, requestProgressMs));
+    await Promise.all(watchObservers.map((o) => o.start(startRevision + 1n)));
+    for (let i = 0; i < (options.leases ?? 3); i++) leaseObservers.push(new LeaseObserver(workClients[(i + 1) % workClients.length]!, `lease${i}`, ttl, now, note));
+    await Promise.all(leaseObservers.map((o) => o.start()));
 
     const bounds = { remaining: options.maxOps, until: history.now() + options.seconds * 1000 };
     // Read the cluster's history as the run goes, so a compaction only waits for the last few revisions.
@@ -269,7 +358,19 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     const workers = workClients.flatMap((etcd, c) =>
       Array.from({ length: nWorkers }, (_, w) => worker(`c${c}/w${w}`, etcd, history, rnd.derive(c * 100 + w), keys, bounds, { timeoutMs })),
     );
-    await Promise.all(workers);
+    // The lock's keys live outside the run's prefix, so the KV checks do not see them.
+    const lockName = `robl/${seed}/lock`;
+    const holders = Array.from({ length: options.lockHolders ?? 3 }, (_, i) =>
+      lockHolder(`lock${i}`, workClients[(i + 2) % workClients.length]!, lockName, locks, rnd.derive(10_000 + i), {
+        until: bounds.until,
+        maxHolds: 10_000,
+        ttlSeconds: ttl,
+        timeoutMs,
+        now,
+        log: note,
+      }),
+    );
+    await Promise.all([...workers, ...holders]);
     stopFaults.abort();
     stopArchiving.abort();
     await Promise.all([faulting, archiving]);
@@ -282,6 +383,13 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     for (const key of keys) await history.record("final", { kind: "get", key }, () => execute(final, { kind: "get", key }, 10_000));
     const end = (await admin.get(prefix, { prefix: true, timeoutMs: 10_000 })).revision;
     await archiver.catchUp(end);
+    for (const o of leaseObservers) await o.finish(admin);
+    // Every watcher must get to the last change of the run's keys; then they stop.
+    const events = archiver.history.events;
+    watchReach = events.length > 0 ? events[events.length - 1]!.revision : undefined;
+    const waitUntil = performance.now() + 20_000;
+    while (watchReach !== undefined && watchObservers.some((o) => o.reached < watchReach!) && performance.now() < waitUntil) await new Promise((r) => setTimeout(r, 100));
+    for (const o of watchObservers) o.close();
   } catch (e) {
     // Whatever was recorded is worth keeping when the run itself broke.
     if (history.operations.length > 0) {
@@ -290,6 +398,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
     }
     throw e;
   } finally {
+    for (const o of watchObservers) o.close();
     for (const c of clients) c.close();
     for (const p of proxies) await p.close();
     await cluster?.stop();
@@ -301,7 +410,7 @@ export async function runRobustness(options: RunOptions): Promise<RunReport> {
   const file = fileFor();
   saveJson(path, file);
   log(`  cluster history: revisions ${clusterHistory.from}..${clusterHistory.to}, ${clusterHistory.events.length} events; checking (history in ${path})`);
-  const report = checkRun(ops, clusterHistory, options.budget);
+  const report = checkRun(ops, clusterHistory, options.budget, observations());
   // "Could not decide" is no violation, but the history is kept for a closer look.
   const passed = report.violations.length === 0 && report.linearizability.verdict !== "not-linearizable";
   const keep = !passed || report.linearizability.verdict !== "linearizable" || options.keepHistory === true;
@@ -372,6 +481,14 @@ export function formatSummary(r: RunReport): string {
   lines.push(
     `  linearizability: ${r.linearizability.verdict} (${lin.filter((k) => k.verdict === "linearizable").length} keys linearizable, ${lin.filter((k) => k.verdict === "not-linearizable").length} not, ${lin.filter((k) => k.verdict === "undecided").length} could not decide; steps ${lin.map((k) => k.steps).join("/")}); without resolving unknowns: ${r.linearizabilityUnresolved.verdict} (${r.linearizabilityUnresolved.undecidedKeys} keys could not decide)`,
   );
+  const w = r.watch;
+  lines.push(
+    `  watch: ${w.watchers} watchers (${w.logs} logs), ${w.batches} batches, ${w.events} events, ${w.progress} progress notifications, ${w.resumes} resumes, ${w.compacted} ended by compaction`,
+  );
+  lines.push(`  leases: ${r.lease.leases} kept alive, ${r.lease.lost} reported lost, ${r.lease.goneAtEnd} gone at the end`);
+  lines.push(
+    `  locks: ${r.lock.holds} holds checked, ${r.lock.failedLocks} lock calls failed, ${r.lock.uncertainReleases} releases of uncertain revision, ${r.lock.unverified} holds not verified`,
+  );
   const counts = Object.entries(r.violationCounts);
   lines.push(`  violations: ${counts.length === 0 ? "0" : counts.map(([k, n]) => `${k} ${n}`).join(", ")}`);
   for (const v of r.violations) lines.push(`    ${v.check}: ${v.message}`);
@@ -383,7 +500,7 @@ export function formatSummary(r: RunReport): string {
 /** Re-runs the checkers on a saved history file. */
 export function recheck(path: string, budget?: Budget): CheckReport {
   const f = loadJson<HistoryFile>(path);
-  return checkRun(f.operations, ClusterHistory.fromJSON(f.clusterHistory), budget);
+  return checkRun(f.operations, ClusterHistory.fromJSON(f.clusterHistory), budget, f.observations);
 }
 
 function envNumber(name: string, fallback: number): number {
