@@ -188,7 +188,8 @@ const allWorkloads: Workload[] = [
     },
   },
 ];
-const workloads = allWorkloads.filter((w) => only === undefined || w.name.includes(only));
+// --only takes one name fragment, or several separated by commas.
+const workloads = allWorkloads.filter((w) => only === undefined || only.split(",").some((o) => w.name.includes(o)));
 
 interface Sample {
   opsPerSec: number;

@@ -57,8 +57,8 @@ const STREAM_WINDOW_BYTES = 4 << 20;
 const SESSION_WINDOW_BYTES = 16 << 20;
 
 /**
- * An HTTP/2 connection to one etcd endpoint. Call {@link Connection.acquire}
- * for a live session; the connection dials on first use and after a failure.
+ * An HTTP/2 connection to one etcd endpoint, used by the built-in transport:
+ * it dials on first use and after a failure.
  */
 export class Connection extends EventEmitter<ConnectionEvents> {
   /** Current state. */
@@ -97,8 +97,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
-   * A ready session, synchronously when one is open (the hot path), otherwise
-   * a promise that dials. Rejects with {@link EndpointUnavailableError}.
+   * @internal A ready session, synchronously when one is open (the hot path),
+   * otherwise a promise that dials. Rejects with {@link EndpointUnavailableError}.
    */
   acquire(): H2Session | Promise<H2Session> {
     const s = this.session;
@@ -107,12 +107,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.dialing ?? (this.dialing = this.open());
   }
 
-  /** Counts a stream opened on `session`; sends a PING that fell due while none was open. */
+  /** @internal Counts a stream opened on `session`; sends a PING that fell due while none was open. */
   streamOpened(session: H2Session): void {
     this.live.get(session)?.opened();
   }
 
-  /** Counts a stream closed on `session`. */
+  /** @internal Counts a stream closed on `session`. */
   streamClosed(session: H2Session): void {
     this.live.get(session)?.closed();
   }
