@@ -2,11 +2,15 @@
 // (its own HTTP/2 engine), against fake node:http2 members that change their
 // mind mid-flight: GOAWAY with calls on both sides of the last stream ID,
 // SETTINGS_MAX_CONCURRENT_STREAMS lowered with calls in flight, and a stream
-// window raised under a request waiting for it.
+// window raised under a request waiting for it; a TLS server that does not
+// choose ALPN h2.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { KV } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { Etcd } from "../src/index.js";
+import { createServer as createTlsServer } from "node:tls";
+import { EndpointUnavailableError, Etcd, EtcdError, NoEndpointAvailableError } from "../src/index.js";
+import { makeCerts } from "./harness/index.js";
 import type { H2SessionStats } from "../src/transport/h2/session.js";
 import { startFakeServer, type FakeCall, type FakeServer } from "./fake-server.js";
 import { transportUnderTest } from "./support.js";
@@ -125,6 +129,31 @@ describe("HTTP/2 protocol through the client", { skip: transportUnderTest === "c
       assert.equal(s.calls[0]!.messages.length, 1);
     } finally {
       await etcd.close();
+    }
+  });
+
+  test("a TLS server that does not negotiate ALPN h2 fails the dial clearly (reason protocol), without waiting for the dial timeout", async () => {
+    const certs = makeCerts();
+    // Completes TLS without ALPN, then says nothing (as an HTTP/1 server would, waiting for a request).
+    const tls = createTlsServer({ key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile) }, (socket) => socket.on("error", () => undefined));
+    await new Promise<void>((r) => tls.listen(0, "127.0.0.1", () => r()));
+    const port = (tls.address() as { port: number }).port;
+    const etcd = new Etcd({ endpoints: `https://127.0.0.1:${port}`, transport: "http2", tls: { ca: certs.ca }, dialTimeoutMs: 3000, requestTimeoutMs: 5000 });
+    const t0 = Date.now();
+    try {
+      const e: unknown = await etcd.get("k").then(
+        () => assert.fail("the read should have failed"),
+        (err: unknown) => err,
+      );
+      assert.ok(e instanceof EtcdError, String(e));
+      const inner = e instanceof NoEndpointAvailableError ? e.errors[e.errors.length - 1] : e;
+      assert.ok(inner instanceof EndpointUnavailableError, String(inner));
+      assert.equal(inner.reason, "protocol");
+      assert.match(inner.message, /ALPN/);
+      assert.ok(Date.now() - t0 < 2000, `failed after ${Date.now() - t0} ms`);
+    } finally {
+      await etcd.close();
+      tls.close();
     }
   });
 });
