@@ -2,8 +2,8 @@
 // (its own HTTP/2 engine), against fake node:http2 members that change their
 // mind mid-flight: GOAWAY with calls on both sides of the last stream ID,
 // SETTINGS_MAX_CONCURRENT_STREAMS lowered with calls in flight, and a stream
-// window raised under a request waiting for it; a TLS server that does not
-// choose ALPN h2.
+// window raised under a request waiting for it; stream IDs running out; a
+// TLS server that does not choose ALPN h2.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,6 +11,10 @@ import { KV } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { createServer as createTlsServer } from "node:tls";
 import { EndpointUnavailableError, Etcd, EtcdError, NoEndpointAvailableError } from "../src/index.js";
 import { makeCerts } from "./harness/index.js";
+import { createClient } from "@connectrpc/connect";
+import { parseEndpoint } from "../src/cluster/endpoint.js";
+import { Connection } from "../src/transport/connection.js";
+import { createHttp2Transport } from "../src/transport/http2-transport.js";
 import type { H2SessionStats } from "../src/transport/h2/session.js";
 import { startFakeServer, type FakeCall, type FakeServer } from "./fake-server.js";
 import { transportUnderTest } from "./support.js";
@@ -154,6 +158,29 @@ describe("HTTP/2 protocol through the client", { skip: transportUnderTest === "c
     } finally {
       await etcd.close();
       tls.close();
+    }
+  });
+
+  test("stream IDs running out: a new connection is opened before they do; no call is refused, lost or sent twice", async () => {
+    const s = await server({ onCall: answer });
+    // 21 stream IDs per connection (1..41); the replacement is opened when fewer than 2 x 5 remain.
+    const connection = new Connection(parseEndpoint(s.endpoint), {
+      dialTimeoutMs: 2000,
+      keepAliveIntervalMs: 0,
+      keepAliveTimeoutMs: 1000,
+      maxStreamId: 41,
+      streamIdReserve: 5,
+    });
+    const kv = createClient(KV, createHttp2Transport(connection));
+    try {
+      // Bursts of 5 at once, the most the reserve is sized for.
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 5 }, (_, i) => kv.put({ key: new TextEncoder().encode(`k${round}.${i}`) }, { timeoutMs: 2000 })));
+      }
+      assert.equal(s.callsTo(PUT).length, 50, "every call was sent once");
+      assert.ok(s.accepted >= 2, `${s.accepted} connections`);
+    } finally {
+      await connection.close();
     }
   });
 });

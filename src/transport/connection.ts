@@ -42,6 +42,8 @@ export interface ConnectionOptions {
   lookup?: LookupFunction | undefined;
   /** @internal Largest stream ID a session uses (tests lower it to reach exhaustion). */
   maxStreamId?: number | undefined;
+  /** @internal Stream IDs left when a replacement connection is opened (default 1000; more than calls ever started at once). */
+  streamIdReserve?: number | undefined;
 }
 
 /** Where a connection is in its life. */
@@ -195,6 +197,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       streamWindowBytes: STREAM_WINDOW_BYTES,
       connectionWindowBytes: SESSION_WINDOW_BYTES,
       ...(options.maxStreamId !== undefined ? { maxStreamId: options.maxStreamId } : {}),
+      ...(options.streamIdReserve !== undefined ? { streamIdReserve: options.streamIdReserve } : {}),
     });
     // The keep-alive asks the session at ping time, so a session patched in tests is honoured.
     const pingable: Pingable = {
