@@ -5,6 +5,7 @@
  * @module
  */
 import { checkDuration } from "./deadline.js";
+import { describeValue } from "./describe-value.js";
 import { InvalidOptionError } from "./errors.js";
 import type { TlsOptions } from "./transport/dial.js";
 import type { EtcdOptions } from "./client.js";
@@ -25,7 +26,7 @@ export interface ResolvedOptions {
   retryWrites: boolean;
   waitForReady: boolean;
   maxRequestBytes: number;
-  maxResponseBytes: number | undefined;
+  maxResponseBytes: number;
   maxTxnOps: number;
   transport: "http2" | "connect-node";
   backoff: { initialMs: number; maxMs: number };
@@ -55,7 +56,7 @@ export function resolveOptions(options: EtcdOptions): ResolvedOptions {
   if (maxMs < initialMs) throw new InvalidOptionError(`backoff.maxMs (${maxMs}) must not be less than backoff.initialMs (${initialMs})`);
   const transport = o.transport ?? "http2";
   if (transport !== "http2" && transport !== "connect-node") {
-    throw new InvalidOptionError(`transport must be "http2" or "connect-node", got ${JSON.stringify(transport)}`);
+    throw new InvalidOptionError(`transport must be "http2" or "connect-node", got ${describeValue(transport)}`);
   }
   if (o.interceptors !== undefined && (!Array.isArray(o.interceptors) || o.interceptors.some((i) => typeof i !== "function"))) {
     throw new InvalidOptionError("interceptors must be an array of connect interceptors (functions)");
@@ -80,7 +81,8 @@ export function resolveOptions(options: EtcdOptions): ResolvedOptions {
     retryWrites: flag(o.retryWrites, "retryWrites"),
     waitForReady: flag(o.waitForReady, "waitForReady"),
     maxRequestBytes: size(o.maxRequestBytes, "maxRequestBytes", DEFAULT_MAX_REQUEST_BYTES),
-    maxResponseBytes: o.maxResponseBytes === undefined ? undefined : size(o.maxResponseBytes, "maxResponseBytes", 0),
+    // Always set: connect-node's own default (4 GiB - 1) would wait for a message of any size a frame header announces.
+    maxResponseBytes: size(o.maxResponseBytes, "maxResponseBytes", MAX_MESSAGE_BYTES),
     maxTxnOps: size(o.maxTxnOps, "maxTxnOps", 128),
     transport,
     backoff: { initialMs, maxMs },
@@ -98,14 +100,14 @@ function optionalDuration(v: unknown, what: string): number | undefined {
 
 function flag(v: unknown, what: string): boolean {
   if (v === undefined) return false;
-  if (typeof v !== "boolean") throw new InvalidOptionError(`${what} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== "boolean") throw new InvalidOptionError(`${what} must be true or false, got ${describeValue(v)}`);
   return v;
 }
 
 function size(v: unknown, what: string, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0 || v > MAX_MESSAGE_BYTES) {
-    throw new InvalidOptionError(`${what} must be a positive integer up to ${MAX_MESSAGE_BYTES}, got ${String(v)}`);
+    throw new InvalidOptionError(`${what} must be a positive integer up to ${MAX_MESSAGE_BYTES}, got ${describeValue(v)}`);
   }
   return v;
 }

@@ -151,13 +151,21 @@ export { DEFAULT_MAX_REQUEST_BYTES };
 
 /** Typed connect clients of every etcd service, for calls and fields the wrappers do not cover. */
 export interface RawClients {
+  /** Range, Put, DeleteRange, Txn, Compact. */
   readonly kv: Client<typeof KVService>;
+  /** The bidirectional Watch stream. */
   readonly watch: Client<typeof Watch>;
+  /** LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive, LeaseLeases. */
   readonly lease: Client<typeof Lease>;
+  /** MemberAdd, MemberRemove, MemberUpdate, MemberList, MemberPromote. */
   readonly cluster: Client<typeof Cluster>;
+  /** Alarm, Status, Defragment, Hash, HashKV, Snapshot, MoveLeader, Downgrade. */
   readonly maintenance: Client<typeof Maintenance>;
+  /** Authentication, users and roles. */
   readonly auth: Client<typeof Auth>;
+  /** The `v3lock` service (see {@link LockService}). */
   readonly lock: Client<typeof Lock>;
+  /** The `v3election` service (see {@link ElectionService}). */
   readonly election: Client<typeof Election>;
 }
 

@@ -12,6 +12,7 @@
  * 24.8 days) are honoured by re-arming the timer, never by firing at once.
  * @module
  */
+import { describeValue } from "./describe-value.js";
 import { AbortedError, ClientClosedError, DeadlineExceededError, InvalidOptionError, type EtcdError } from "./errors.js";
 
 /** The longest delay `setTimeout` accepts; longer ones would fire after 1 ms. */
@@ -31,13 +32,9 @@ export function checkDuration(value: unknown, what: string, rules: { positive?: 
     (rules.infinite !== false || Number.isFinite(value));
   if (!ok) {
     const range = `${rules.positive ? "> 0" : ">= 0"}${rules.infinite !== false ? " or Infinity" : ""}`;
-    throw new InvalidOptionError(`${what} must be a number of milliseconds ${range}, got ${describe(value)}`);
+    throw new InvalidOptionError(`${what} must be a number of milliseconds ${range}, got ${describeValue(value)}`);
   }
   return value;
-}
-
-function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : typeof v === "bigint" ? `${v}n` : String(v);
 }
 
 /** A timer that may be longer than `setTimeout` allows: it re-arms until the full delay has passed. */

@@ -13,7 +13,9 @@ import { carryMarks } from "./transport/failure.js";
 export interface EtcdErrorOptions {
   /** `host:port` of the endpoint the error came from, when one is known. */
   endpoint?: string;
+  /** The underlying error, if any. */
   cause?: unknown;
+  /** Response headers and trailers that came with the error. */
   metadata?: HeadersInit;
 }
 
@@ -143,6 +145,7 @@ function causeDetail(cause: unknown): string {
 
 /** Every endpoint failed; `errors` holds each endpoint's last failure, one per endpoint. */
 export class NoEndpointAvailableError extends EtcdError {
+  /** The last failure of each endpoint, one per endpoint. */
   readonly errors: readonly EtcdError[];
 
   constructor(errors: readonly EtcdError[]) {
@@ -172,6 +175,15 @@ function describeFailure(e: EtcdError): string {
  * request was sent and before the answer came. It was not retried, because a
  * retry could apply it twice. Read the state back to find out, or opt in with
  * `retryWrites` for idempotent writes.
+ *
+ * ```ts
+ * try {
+ *   await etcd.put("orders/42", order);
+ * } catch (e) {
+ *   if (!(e instanceof OutcomeUnknownError)) throw e;
+ *   const applied = (await etcd.get("orders/42")).count > 0n; // the store says what happened
+ * }
+ * ```
  */
 export class OutcomeUnknownError extends EtcdError {
   constructor(
@@ -221,7 +233,9 @@ export class ResponseTooLargeError extends EtcdError {}
 /** A transaction has more operations than the server allows (`--max-txn-ops`, default 128). */
 export class TooManyOpsError extends EtcdError {
   constructor(
+    /** Operations in the transaction, when known. */
     readonly count?: number,
+    /** The limit (`maxTxnOps`), when known. */
     readonly limit?: number,
     options?: EtcdErrorOptions & { message?: string },
   ) {

@@ -2,7 +2,7 @@
  * A TypeScript client for etcd v3.
  *
  * Start with {@link Etcd}; build transactions with {@link Compare} and {@link Op}.
- * @module
+ * @module etcd-connect
  */
 export { Etcd, DEFAULT_MAX_REQUEST_BYTES, type EtcdOptions, type RawClients, type EtcdEvents } from "./client.js";
 export type { CallOptions } from "./call-options.js";

@@ -18,7 +18,9 @@ export type PermissionType = "read" | "write" | "readwrite";
 
 /** A permission held by a role: `[key, rangeEnd)`, or the single `key` when `rangeEnd` is empty. */
 export interface RolePermission {
+  /** What the role may do on those keys. */
   type: PermissionType;
+  /** The first key covered (the only one when `rangeEnd` is empty). */
   key: Uint8Array;
   /** Empty for a single key; `"\0"` (one zero byte) for every key from `key` on. */
   rangeEnd: Uint8Array;
@@ -26,11 +28,13 @@ export interface RolePermission {
 
 /** The keys a permission covers: a key, optionally widened like a read (`prefix`, `fromKey`, `rangeEnd`). */
 export interface PermissionRange extends RangeSelector {
+  /** The key, or the start of the range, that the permission covers. */
   key: Bytes;
 }
 
 /** A permission to grant: its type and the keys it covers. */
 export interface PermissionGrant extends PermissionRange {
+  /** What the role may do: `read`, `write` or `readwrite`. */
   type: PermissionType;
 }
 
@@ -40,23 +44,41 @@ export interface PermissionGrant extends PermissionRange {
  * password itself never travels), or none at all for a user that
  * authenticates with a TLS client certificate whose common name is the user name.
  */
-export type UserCredentials = { password: string } | { hashedPassword: string } | { noPassword: true };
+export type UserCredentials =
+  | {
+      /** The password; the server stores its bcrypt hash. */
+      password: string;
+    }
+  | {
+      /** A bcrypt hash (`$2a$`/`$2b$`) of the password (etcd 3.5+). */
+      hashedPassword: string;
+    }
+  | {
+      /** No password: the user authenticates with a TLS client certificate. */
+      noPassword: true;
+    };
 
 /** A user and the roles granted to it. */
 export interface UserInfo {
+  /** The user's name. */
   name: string;
+  /** Roles granted to the user. */
   roles: string[];
 }
 
 /** A role and its permissions. */
 export interface RoleInfo {
+  /** The role's name. */
   name: string;
+  /** The key ranges the role may read or write. */
   permissions: RolePermission[];
 }
 
 /** Whether auth is on, and the auth store's revision (which changes with every auth change). */
 export interface AuthStatus {
+  /** True while authentication is on. */
   enabled: boolean;
+  /** Revision of the auth store: it grows with every user, role or permission change. */
   authRevision: bigint;
 }
 

@@ -14,9 +14,11 @@ import { ETCD_3_5, ServerVersions } from "./server-version.js";
 
 /** A cluster member as the member list reports it. */
 export interface Member {
+  /** The member's ID. */
   id: bigint;
   /** Empty until the member has started and published itself. */
   name: string;
+  /** URLs the other members reach it at. */
   peerURLs: string[];
   /** Empty until the member has started. */
   clientURLs: string[];
@@ -28,7 +30,9 @@ export interface Member {
 
 /** The member list, and who answered. */
 export interface MemberList {
+  /** Every member, learners included. */
   members: Member[];
+  /** The cluster's ID. */
   clusterId: bigint;
   /** ID of the member that answered. */
   memberId: bigint;

@@ -31,7 +31,9 @@ export type AlarmKind = "NOSPACE" | "CORRUPT";
 
 /** An alarm raised by one member. */
 export interface Alarm {
+  /** The member that raised it. */
   memberId: bigint;
+  /** `NOSPACE`: the backend quota is used up; `CORRUPT`: a hash check found an inconsistency. */
   alarm: AlarmKind;
 }
 
@@ -45,7 +47,9 @@ export interface EndpointCallOptions extends Pick<CallOptions, "signal" | "timeo
 export interface MemberStatus {
   /** `host:port` that was asked. */
   endpoint: string;
+  /** ID of the member that answered. */
   memberId: bigint;
+  /** The cluster's ID. */
   clusterId: bigint;
   /** etcd server version, e.g. `3.5.16`. */
   version: string;
@@ -57,9 +61,11 @@ export interface MemberStatus {
   leader: bigint;
   /** True when this member is the leader. */
   isLeader: boolean;
+  /** True for a learner (non-voting) member. */
   isLearner: boolean;
   /** Committed raft index. */
   raftIndex: bigint;
+  /** Raft term the member is in. */
   raftTerm: bigint;
   /** Applied raft index (equal to or behind `raftIndex`). */
   raftAppliedIndex: bigint;
@@ -73,8 +79,11 @@ export interface MemberStatus {
 
 /** A member's hash of its whole backend (`hash`) or of its keys up to a revision (`hashKV`). */
 export interface MemberHash {
+  /** `host:port` that was asked. */
   endpoint: string;
+  /** ID of the member that answered. */
   memberId: bigint;
+  /** CRC-32 (Castagnoli) hash: compare it across members at the same revision. */
   hash: number;
   /** Store revision the hash was taken at. */
   revision: bigint;
@@ -236,7 +245,13 @@ export class Maintenance {
    *
    * @throws NotSupportedError on etcd 3.4, which has no downgrade.
    */
-  async downgradeValidate(version: string, options?: CallOptions): Promise<{ clusterVersion: string }> {
+  async downgradeValidate(
+    version: string,
+    options?: CallOptions,
+  ): Promise<{
+    /** The cluster version now. */
+    clusterVersion: string;
+  }> {
     return this.downgrade(DowngradeRequest_DowngradeAction.VALIDATE, checkVersion(version), options);
   }
 
@@ -246,7 +261,13 @@ export class Maintenance {
    *
    * @throws NotSupportedError on etcd 3.4.
    */
-  async downgradeEnable(version: string, options?: CallOptions): Promise<{ clusterVersion: string }> {
+  async downgradeEnable(
+    version: string,
+    options?: CallOptions,
+  ): Promise<{
+    /** The cluster version when the downgrade was enabled. */
+    clusterVersion: string;
+  }> {
     return this.downgrade(DowngradeRequest_DowngradeAction.ENABLE, checkVersion(version), options);
   }
 
@@ -256,7 +277,12 @@ export class Maintenance {
    * @throws NoInflightDowngradeError when there is none.
    * @throws NotSupportedError on etcd 3.4.
    */
-  async downgradeCancel(options?: CallOptions): Promise<{ clusterVersion: string }> {
+  async downgradeCancel(
+    options?: CallOptions,
+  ): Promise<{
+    /** The cluster version now. */
+    clusterVersion: string;
+  }> {
     return this.downgrade(DowngradeRequest_DowngradeAction.CANCEL, "", options);
   }
 

@@ -15,7 +15,9 @@ import { AuthNotEnabledError, AuthRevisionOldError, InvalidAuthTokenError, UserN
 
 /** Credentials for {@link EtcdOptions.auth}. */
 export interface AuthCredentials {
+  /** The etcd user name. */
   username: string;
+  /** Its password; kept out of errors, events and the status view. */
   password: string;
 }
 

@@ -74,7 +74,14 @@ export function localInfo(slot: EndpointSlot, pinned: boolean, closed: boolean, 
   return info;
 }
 
-/** Renders endpoint infos as a fixed-width text table, for logs and terminals. */
+/**
+ * Renders endpoint infos as a fixed-width text table, for logs and terminals.
+ *
+ * ```ts
+ * console.log(formatEndpointTable(etcd.info()));         // what the client knows, no network
+ * console.log(formatEndpointTable(await etcd.status())); // asks every member too
+ * ```
+ */
 export function formatEndpointTable(infos: readonly EndpointInfo[]): string {
   const cols: Array<[string, (i: EndpointInfo) => string]> = [
     ["ENDPOINT", (i) => (i.pinned ? "* " : "  ") + i.url],

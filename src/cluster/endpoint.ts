@@ -14,6 +14,7 @@ export interface Endpoint {
   readonly origin: string;
   /** Host name or IP, without IPv6 brackets. */
   readonly host: string;
+  /** TCP port (2379 when the address names none). */
   readonly port: number;
   /** True when the endpoint speaks TLS. */
   readonly secure: boolean;

@@ -18,7 +18,7 @@ import {
   isConnectError,
   type EtcdError,
 } from "../errors.js";
-import { isConnectionLost, isUnsent } from "../transport/failure.js";
+import { isAnswerUnreadable, isConnectionLost, isUnsent } from "../transport/failure.js";
 
 // Calls that read, or whose repetition leaves the same state, by "/package.Service/Method".
 // LeaseGrant and LeaseRevoke are writes here: a grant repeated after a lost answer can create a
@@ -104,10 +104,11 @@ export function retryDelayMs(attempt: number, baseMs = 25, capMs = 1000): number
 /**
  * True for server answers after which a write may still be applied: the
  * member gave up waiting (timed out, lost its leader, began shutting down)
- * while the proposal was already in raft. The caller must hear "unknown".
+ * while the proposal was already in raft, or its answer could not be read
+ * (too large, not protobuf). The caller must hear "unknown".
  */
 export function mayHaveBeenApplied(err: EtcdError): boolean {
-  return err instanceof ServerTimeoutError || err instanceof LeaderChangedError || err instanceof ServerStoppedError;
+  return err instanceof ServerTimeoutError || err instanceof LeaderChangedError || err instanceof ServerStoppedError || isAnswerUnreadable(err);
 }
 
 /**

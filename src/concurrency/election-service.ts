@@ -63,7 +63,12 @@ export class ElectionService {
   }
 
   /** Waits until the caller, with `lease`, leads election `name` with `value`. */
-  async campaign(name: Bytes, lease: bigint, value: Bytes, options?: CallOptions): Promise<{ leader: LeaderKey; revision: bigint }> {
+  async campaign(name: Bytes, lease: bigint, value: Bytes, options?: CallOptions): Promise<{
+    /** Proof of leadership, for `proclaim` and `resign`. */
+    leader: LeaderKey;
+    /** Store revision when the campaign won. */
+    revision: bigint;
+  }> {
     const req = { name: serviceName(name, this.keys), lease: checkLease(lease), value: toBytes(value, "value") };
     const res = await this.raw.campaign(req, toConnectOptions(options));
     if (res.leader === undefined) throw new EtcdError("campaign answered without a leader key", Code.Internal);
@@ -74,7 +79,14 @@ export class ElectionService {
    * Sets a new value while still leading, without a new election.
    * @throws ElectionNotLeaderError when `leader` no longer leads (resigned, or its lease ended).
    */
-  async proclaim(leader: LeaderKey, value: Bytes, options?: CallOptions): Promise<{ revision: bigint }> {
+  async proclaim(
+    leader: LeaderKey,
+    value: Bytes,
+    options?: CallOptions,
+  ): Promise<{
+    /** Store revision after the new value was written. */
+    revision: bigint;
+  }> {
     const res = await this.raw.proclaim({ leader: this.toServer(leader), value: toBytes(value, "value") }, toConnectOptions(options));
     return { revision: res.header?.revision ?? 0n };
   }
@@ -94,7 +106,13 @@ export class ElectionService {
    * Gives up leadership (deletes the leader's key if it still leads); the next
    * candidate takes over. Resigning a leadership already lost is not an error.
    */
-  async resign(leader: LeaderKey, options?: CallOptions): Promise<{ revision: bigint }> {
+  async resign(
+    leader: LeaderKey,
+    options?: CallOptions,
+  ): Promise<{
+    /** Store revision after the leader's key was deleted. */
+    revision: bigint;
+  }> {
     const res = await this.raw.resign({ leader: this.toServer(leader) }, toConnectOptions(options));
     return { revision: res.header?.revision ?? 0n };
   }

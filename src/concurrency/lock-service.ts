@@ -96,7 +96,12 @@ export class LockService {
   }
 
   /** Releases a lock: deletes its key. Unlocking a key that is gone is not an error. */
-  async unlock(key: Bytes, options?: CallOptions): Promise<{ revision: bigint; raw: UnlockResponse }> {
+  async unlock(key: Bytes, options?: CallOptions): Promise<{
+    /** Store revision after the lock's key was deleted. */
+    revision: bigint;
+    /** The server's response. */
+    raw: UnlockResponse;
+  }> {
     const k = toBytes(key);
     if (k.length === 0) throw new InvalidKeyError("lock key is empty");
     const res = await this.raw.unlock({ key: this.keys === undefined ? k : this.keys.key(k) }, toConnectOptions(options));

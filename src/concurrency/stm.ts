@@ -97,7 +97,9 @@ export interface Stm {
 
 /** What an STM reads and commits through: the client's KV, or a namespace. */
 export interface StmStore {
+  /** Reads a key or range, as {@link Etcd.get}. */
   get(key: Bytes, options?: GetOptions & CallOptions): Promise<GetResult>;
+  /** Starts a transaction, as {@link Etcd.txn}. */
   txn(): Txn;
 }
 

@@ -2,6 +2,7 @@
  * Keys and values: users pass `string` (UTF-8) or `Uint8Array`; etcd stores bytes.
  * @module
  */
+import { describeValue } from "../describe-value.js";
 import { InvalidKeyError } from "../errors.js";
 
 /** A key or value as the API accepts it: a UTF-8 string or raw bytes. */
@@ -22,16 +23,10 @@ export function toBytes(input: Bytes, what = "key"): Uint8Array {
   // Buffer.from is about ten times faster than TextEncoder#encode on Node 20.
   if (typeof input === "string") return input.length === 0 ? EMPTY : Buffer.from(input, "utf8");
   if (input instanceof Uint8Array) return input;
-  throw new InvalidKeyError(`${what} must be a string or a Uint8Array, got ${describe(input)}`);
+  throw new InvalidKeyError(`${what} must be a string or a Uint8Array, got ${describeValue(input)}`);
 }
 
 /** Decodes UTF-8 bytes to a string (invalid sequences become U+FFFD). */
 export function toText(bytes: Uint8Array): string {
   return bytes.length === 0 ? "" : decoder.decode(bytes);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  return typeof v === "object" ? `an object (${Object.prototype.toString.call(v)})` : typeof v;
 }

@@ -37,6 +37,18 @@ function result(op: CompareOperator): Compare_CompareResult {
  * A comparison against a missing key compares against zero values: version,
  * createRevision and modRevision 0, lease 0, an empty value. So
  * `Compare.createRevision(k, "=", 0)` means "k does not exist".
+ *
+ * ```ts
+ * // Compare-and-swap: write only if nobody changed the key since it was read.
+ * const cur = await etcd.get("config");
+ * const { succeeded } = await etcd
+ *   .txn()
+ *   .if(Compare.modRevision("config", "=", cur.first!.modRevision))
+ *   .then(Op.put("config", "new"))
+ *   .commit();
+ * // Create-if-absent.
+ * await etcd.txn().if(Compare.createRevision("once", "=", 0)).then(Op.put("once", "1")).commit();
+ * ```
  */
 export class Compare {
   private constructor(

@@ -5,6 +5,7 @@
  * because etcd's int64 values exceed 2^53.
  * @module
  */
+import { describeValue } from "../describe-value.js";
 import { InvalidOptionError } from "../errors.js";
 
 /** An integer as the API accepts it: a `bigint`, or a `number` that is a safe integer. */
@@ -23,7 +24,7 @@ export function toInt64(v: unknown, what: string, min: bigint = INT64_MIN): bigi
   else if (typeof v === "number" && Number.isSafeInteger(v)) n = BigInt(v);
   if (n === undefined || n < min || n > INT64_MAX) {
     const range = min === 0n ? "a non-negative integer" : min === 1n ? "a positive integer" : "an integer";
-    throw new InvalidOptionError(`${what} must be ${range} (number or bigint), got ${typeof v === "bigint" ? `${v}n` : String(v)}`);
+    throw new InvalidOptionError(`${what} must be ${range} (number or bigint), got ${describeValue(v)}`);
   }
   return n;
 }

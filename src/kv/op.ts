@@ -40,7 +40,12 @@ export interface GetOptions extends RangeSelector {
    * so `{ target: "key", order: "ascend" }` is sent as "no sort" (sorting makes
    * etcd read the whole rest of the range, even with a `limit`).
    */
-  sort?: { target?: SortTarget; order?: SortOrder };
+  sort?: {
+    /** What to sort by (default `key`). */
+    target?: SortTarget;
+    /** `ascend`, `descend` or `none`. */
+    order?: SortOrder;
+  };
   /** Serve from the member's local state without a quorum read: faster, possibly stale. */
   serializable?: boolean;
   /** Return keys and metadata without values. */
@@ -77,22 +82,30 @@ export interface DeleteOptions extends RangeSelector {
 
 /** A get, as a value. */
 export interface GetOp {
+  /** Tells the op kinds apart. */
   readonly kind: "get";
+  /** The request as it will be sent. */
   readonly request: RangeRequest;
 }
 /** A put, as a value. */
 export interface PutOp {
+  /** Tells the op kinds apart. */
   readonly kind: "put";
+  /** The request as it will be sent. */
   readonly request: PutRequest;
 }
 /** A delete, as a value. */
 export interface DeleteOp {
+  /** Tells the op kinds apart. */
   readonly kind: "delete";
+  /** The request as it will be sent. */
   readonly request: DeleteRangeRequest;
 }
 /** A nested transaction, as a value. */
 export interface TxnOp {
+  /** Tells the op kinds apart. */
   readonly kind: "txn";
+  /** The nested transaction as it will be sent. */
   readonly request: TxnRequest;
 }
 /** Any operation a transaction can hold. */

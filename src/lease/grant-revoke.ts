@@ -30,6 +30,7 @@ import { AbortedError, DeadlineExceededError, EtcdError, LeaseExistsError, Lease
 import { randomLeaseId } from "./lease-id.js";
 
 const GRANT = "etcdserverpb.Lease/LeaseGrant";
+const REVOKE = "etcdserverpb.Lease/LeaseRevoke";
 
 /** A granted lease. */
 export interface Granted {
@@ -44,6 +45,7 @@ class Final {
 
 /** Runs `attempt` until it succeeds or fails for good, retrying what a repeatable call may retry. */
 async function withRetries<T>(
+  method: string,
   options: CallOptions | undefined,
   defaultTimeoutMs: number,
   attempt: (callOptions: CallOptions, uncertain: boolean) => Promise<T>,
@@ -55,7 +57,11 @@ async function withRetries<T>(
   let uncertain = false;
   for (let n = 1; ; n++) {
     const remaining = budget - (Date.now() - start);
-    if (remaining <= 0) throw new DeadlineExceededError(budget);
+    if (remaining <= 0) {
+      // Out of time after an attempt that may have been applied: the caller must hear "unknown".
+      const deadline = new DeadlineExceededError(budget);
+      throw uncertain ? new OutcomeUnknownError(method, deadline) : deadline;
+    }
     try {
       // Never let the transport resend on its own: this loop must know when a retry happened.
       return await attempt({ ...options, timeoutMs: remaining, retryWrites: false }, uncertain);
@@ -80,7 +86,7 @@ export async function grantLease(
   defaultTimeoutMs: number,
 ): Promise<Granted> {
   let id = explicitId ?? randomLeaseId();
-  return withRetries(options, defaultTimeoutMs, async (callOptions, uncertain) => {
+  return withRetries(GRANT, options, defaultTimeoutMs, async (callOptions, uncertain) => {
     for (let collisions = 0; ; collisions++) {
       try {
         const res = await raw.leaseGrant({ ID: id, TTL: BigInt(ttl) }, toConnectOptions(callOptions));
@@ -112,7 +118,7 @@ export async function grantLease(
 
 /** Revokes a lease; see the module notes for why retrying it is safe. */
 export async function revokeLease(raw: Client<typeof LeaseService>, id: bigint, options: CallOptions | undefined, defaultTimeoutMs: number): Promise<void> {
-  await withRetries(options, defaultTimeoutMs, async (callOptions, uncertain) => {
+  await withRetries(REVOKE, options, defaultTimeoutMs, async (callOptions, uncertain) => {
     try {
       await raw.leaseRevoke({ ID: id }, toConnectOptions(callOptions));
     } catch (e) {

@@ -43,6 +43,7 @@ export interface LeaseTimeToLiveOptions extends CallOptions {
 
 /** What {@link Leases.timeToLive} reports. */
 export interface LeaseTimeToLiveResult {
+  /** The lease ID. */
   id: bigint;
   /** Seconds left. */
   ttl: number;
@@ -54,6 +55,7 @@ export interface LeaseTimeToLiveResult {
 
 /** What {@link Leases.keepAliveOnce} reports. */
 export interface KeepAliveOnceResult {
+  /** The lease ID. */
   id: bigint;
   /** The lease's TTL in seconds, now running from the start again. */
   ttl: number;

@@ -69,7 +69,15 @@ export class KeyPrefix {
   }
 
   /** A range in user keys as a range in server keys (see the class description). */
-  range(key: Uint8Array, rangeEnd: Uint8Array): { key: Uint8Array; rangeEnd: Uint8Array } {
+  range(
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+  ): {
+    /** The prefixed start key. */
+    key: Uint8Array;
+    /** The prefixed end, kept inside the namespace. */
+    rangeEnd: Uint8Array;
+  } {
     if (rangeEnd.length === 0) return { key: this.key(key), rangeEnd: EMPTY };
     return { key: this.key(key), rangeEnd: isNul(rangeEnd) ? this.end : this.key(rangeEnd) };
   }

@@ -15,6 +15,7 @@
  * such a call is therefore never counted as "never sent".
  * @module
  */
+import type { ClientHttp2Stream, ClientSessionRequestOptions, Http2Session, OutgoingHttpHeaders } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
@@ -23,9 +24,9 @@ import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-no
 import { dialFailureReason, type TlsOptions } from "./dial.js";
 import type { Endpoint } from "../cluster/endpoint.js";
 import { CallBudget, MAX_TIMER_MS, startTimer, stopTimer, type Timer } from "../deadline.js";
-import { EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
+import { EndpointUnavailableError, RequestTooLargeError, ResponseTooLargeError, isConnectError } from "../errors.js";
 import { MIN_PING_INTERVAL_MS } from "./keep-alive.js";
-import { markConnectionLost, markUnsent } from "./failure.js";
+import { markAnswerUnreadable, markConnectionLost, markUnsent } from "./failure.js";
 
 /** Options of {@link createConnectNodeTransport}. */
 export interface ConnectNodeTransportOptions {
@@ -67,6 +68,14 @@ function markCallFailure(e: unknown, signal: AbortSignal | undefined, endpoint: 
   // connect's own send limit: the same client-side refusal as the built-in transport's.
   const tooLarge = /message size (\d+) is larger than configured writeMaxBytes (\d+)/.exec(e.rawMessage);
   if (tooLarge) return new RequestTooLargeError(Number(tooLarge[1]), Number(tooLarge[2]));
+  // connect's receive limit: the server handled the request and answered, too large to read.
+  if (/is larger than configured readMaxBytes/.test(e.rawMessage)) return markAnswerUnreadable(new ResponseTooLargeError(e.rawMessage, Code.ResourceExhausted, { endpoint: endpoint.address, cause: e }));
+  // An answer that is not the protobuf it should be: read (not retried) like the built-in transport's.
+  if (e.rawMessage.startsWith("parse binary: ")) return markAnswerUnreadable(new ConnectError(e.rawMessage, Code.Internal, e.metadata, undefined, e));
+  // connect's answers for a peer that is not a gRPC server (see notGrpcAnswer for the built-in transport).
+  if (/^unsupported content type /.test(e.rawMessage) || (/^HTTP \d+$/.test(e.rawMessage) && e.code !== Code.Unavailable)) {
+    return new EndpointUnavailableError(endpoint.address, "protocol", `not a gRPC server: ${e.rawMessage}`);
+  }
   const codes = chain.map((c) => String((c as { code?: unknown }).code ?? ""));
   if (codes.some((c) => NOT_CONNECTED.has(c))) return markUnsent(e);
   const texts = chain.map((c) => `${(c as { code?: unknown }).code ?? ""} ${c instanceof Error ? c.message : ""}`);
@@ -105,6 +114,28 @@ function closedOrReleased(socket: Socket): Promise<void> {
   });
 }
 
+/** Sessions given a listener that keeps their late errors from crashing the process. */
+const guarded = new WeakSet<Http2Session>();
+
+/**
+ * connect-node's session manager, with one fix: a session that failed with a
+ * protocol error (a plain HTTP/1 server answering our preface) emits that
+ * error again when its socket closes, after the manager removed its listeners
+ * on close(), which made it an uncaught exception. Every session that carries
+ * a call gets a listener that ignores it (the calls have failed already).
+ */
+class GuardedSessionManager extends Http2SessionManager {
+  override async request(method: string, path: string, headers: OutgoingHttpHeaders, options: Omit<ClientSessionRequestOptions, "signal">): Promise<ClientHttp2Stream> {
+    const stream = await super.request(method, path, headers, options);
+    const session = stream.session;
+    if (session !== undefined && !guarded.has(session)) {
+      guarded.add(session);
+      session.on("error", () => undefined);
+    }
+    return stream;
+  }
+}
+
 /** A transport that owns its connection and can be closed. */
 export interface ClosableTransport extends Transport {
   /** Closes the connection; calls in flight fail. Resolves once every socket is closed. */
@@ -140,7 +171,7 @@ export function createConnectNodeTransport(endpoint: Endpoint, options: ConnectN
       ? { pingIntervalMs: Math.max(MIN_PING_INTERVAL_MS, options.keepAliveIntervalMs), pingTimeoutMs: options.keepAliveTimeoutMs }
       : {};
   // Our own session manager, so close() can end the connection instead of waiting for its idle timeout.
-  const sessionManager = new Http2SessionManager(endpoint.origin, pings, { createConnection });
+  const sessionManager = new GuardedSessionManager(endpoint.origin, pings, { createConnection });
   const inner = createGrpcTransport({
     baseUrl: endpoint.origin,
     sessionManager,

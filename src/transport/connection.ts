@@ -37,6 +37,7 @@ export interface ConnectionOptions {
   keepAliveIntervalMs: number;
   /** Declare the connection dead when a PING is not answered within this time after it was sent. */
   keepAliveTimeoutMs: number;
+  /** TLS settings for `https://` endpoints. */
   tls?: TlsOptions | undefined;
   /** Name lookup for host names (default: the system resolver). */
   lookup?: LookupFunction | undefined;
@@ -51,6 +52,7 @@ export type ConnectionState = "idle" | "connecting" | "ready" | "closed";
 
 /** Events a {@link Connection} emits. */
 export interface ConnectionEvents {
+  /** The connection changed state; `error` says why it dropped. */
   state: [state: ConnectionState, error?: EndpointUnavailableError];
 }
 
@@ -79,6 +81,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private retiredRttMs: number | undefined;
 
   constructor(
+    /** The endpoint this connection goes to. */
     readonly endpoint: Endpoint,
     private readonly options: ConnectionOptions,
   ) {

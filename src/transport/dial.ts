@@ -29,7 +29,9 @@ export interface TlsOptions {
 
 /** One address a host name resolved to. */
 export interface ResolvedAddress {
+  /** An IPv4 or IPv6 address. */
   address: string;
+  /** 4 or 6. */
   family: number;
 }
 

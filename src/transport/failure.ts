@@ -7,6 +7,7 @@
 
 const unsent = new WeakSet<object>();
 const connectionLost = new WeakSet<object>();
+const answerUnreadable = new WeakSet<object>();
 
 /** Marks `err` as belonging to a request that never reached the server; returns it. */
 export function markUnsent<E extends object>(err: E): E {
@@ -17,6 +18,16 @@ export function markUnsent<E extends object>(err: E): E {
 /** Marks `err` as a call that was under way when its connection failed (the request may have been applied); returns it. */
 export function markConnectionLost<E extends object>(err: E): E {
   connectionLost.add(err);
+  return err;
+}
+
+/**
+ * Marks `err` as a call the server answered with something that could not be
+ * read (over the receive limit, not protobuf, badly framed): the request was
+ * handled, so a write may have been applied; returns it.
+ */
+export function markAnswerUnreadable<E extends object>(err: E): E {
+  answerUnreadable.add(err);
   return err;
 }
 
@@ -38,6 +49,11 @@ export function isConnectionLost(err: unknown): boolean {
   return chainHas(connectionLost, err);
 }
 
+/** True when `err` (or its cause chain) was marked by {@link markAnswerUnreadable}. */
+export function isAnswerUnreadable(err: unknown): boolean {
+  return chainHas(answerUnreadable, err);
+}
+
 /**
  * Gives `to` the marks `from` carries (on itself or its causes), so an error
  * mapped to another class still says where the call broke; returns `to`.
@@ -45,5 +61,6 @@ export function isConnectionLost(err: unknown): boolean {
 export function carryMarks<E extends object>(from: unknown, to: E): E {
   if (isUnsent(from)) unsent.add(to);
   if (isConnectionLost(from)) connectionLost.add(to);
+  if (isAnswerUnreadable(from)) answerUnreadable.add(to);
   return to;
 }

@@ -10,9 +10,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Endpoint } from "../cluster/endpoint.js";
 import { abortedError, startTimer, stopTimer, type Timer } from "../deadline.js";
-import { DeadlineExceededError, EtcdError } from "../errors.js";
+import { DeadlineExceededError, EndpointUnavailableError, EtcdError } from "../errors.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
-import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, parseGrpcStatus } from "./grpc-status.js";
+import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, notGrpcAnswer, parseGrpcStatus } from "./grpc-status.js";
 import type { Connection } from "./connection.js";
 import { errorCodeName } from "./h2/errors.js";
 import type { H2Session } from "./h2/session.js";
@@ -225,6 +225,8 @@ export class GrpcCall implements StreamHandler {
       return new ConnectError(decodeGrpcMessage(raw ?? ""), status, toHeaders(t ?? h));
     }
     const httpStatus = Number(field(h, ":status"));
+    const notGrpc = h !== undefined ? notGrpcAnswer(httpStatus, field(h, "content-type")) : undefined;
+    if (notGrpc !== undefined) return new EndpointUnavailableError(this.connection.endpoint.address, "protocol", notGrpc);
     if (h !== undefined && httpStatus !== 200) {
       return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
     }

@@ -63,3 +63,15 @@ export function parseGrpcStatus(value: string | string[] | undefined): Code | un
   const n = Number(Array.isArray(value) ? value[0] : value);
   return Number.isInteger(n) && n >= 0 && n <= 16 ? (n as Code) : Code.Unknown;
 }
+
+/**
+ * For a response without a gRPC status from a peer that is not a gRPC server
+ * at all (a web server, a port that belongs to something else): what it
+ * answered, as text; else undefined. A proxy's "try again" answers (429,
+ * 502-504) are not counted: they map to Unavailable and are retried.
+ */
+export function notGrpcAnswer(status: number, contentType: string | undefined): string | undefined {
+  if (contentType?.startsWith("application/grpc") === true) return undefined;
+  if (codeFromHttpStatus(status) === Code.Unavailable) return undefined;
+  return `not a gRPC server: HTTP status ${status}, content-type ${contentType === undefined || contentType === "" ? "(none)" : contentType}`;
+}

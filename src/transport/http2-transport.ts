@@ -25,7 +25,7 @@ import { GrpcCall, requestHeaders, toHeaders } from "./grpc-call.js";
 import { withInterceptors } from "./interceptors.js";
 import { CallBudget, abortedError } from "../deadline.js";
 import { RequestTooLargeError, isConnectError } from "../errors.js";
-import { markUnsent } from "./failure.js";
+import { markAnswerUnreadable, markUnsent } from "./failure.js";
 import type { H2Session } from "./h2/session.js";
 
 /** Options of {@link createHttp2Transport}. */
@@ -116,16 +116,15 @@ class Http2Transport implements Transport {
           close: (err) => {
             if (err === undefined) {
               if (message === undefined || extra || decoder.incomplete) {
-                err = new ConnectError(
-                  extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message",
-                  Code.Internal,
+                err = markAnswerUnreadable(
+                  new ConnectError(extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message", Code.Internal),
                 );
               } else {
                 let decoded: MessageShape<O>;
                 try {
                   decoded = decodeMessage(method.output, message);
                 } catch (e) {
-                  reject(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e));
+                  reject(markAnswerUnreadable(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e)));
                   return;
                 }
                 resolve(unaryResponse(method, decoded, call));
@@ -369,11 +368,12 @@ function unaryResponse<I extends DescMessage, O extends DescMessage>(
   };
 }
 
+/** A response the server sent but we cannot read: the request was handled (see {@link markAnswerUnreadable}). */
 function frameErrorToConnect(e: unknown): ConnectError {
   if (e instanceof FrameError) {
-    return new ConnectError(e.message, e.kind === "too-large" ? Code.ResourceExhausted : Code.Internal);
+    return markAnswerUnreadable(new ConnectError(e.message, e.kind === "too-large" ? Code.ResourceExhausted : Code.Internal));
   }
-  return new ConnectError(`cannot read response: ${String(e)}`, Code.Internal, undefined, undefined, e);
+  return markAnswerUnreadable(new ConnectError(`cannot read response: ${String(e)}`, Code.Internal, undefined, undefined, e));
 }
 
 function asConnectError(e: unknown): ConnectError {

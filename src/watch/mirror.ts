@@ -44,6 +44,7 @@ export type RelistReason = "compacted" | "disconnected";
 
 /** What a re-list reports. */
 export interface MirrorRelist {
+  /** Why the prefix was listed again. */
   reason: RelistReason;
   /** The revision the new listing was taken at. */
   revision: bigint;

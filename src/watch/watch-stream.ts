@@ -41,6 +41,7 @@ export type WatchStreamState = "idle" | "connecting" | "open" | "backoff" | "clo
 export interface WatchStreamInfo {
   /** Whether the stream carries `hasleader`. */
   requireLeader: boolean;
+  /** Where the stream is in its life. */
   state: WatchStreamState;
   /** Member ID of the member serving the stream, once it answered. */
   memberId: bigint | undefined;

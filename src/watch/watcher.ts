@@ -255,6 +255,7 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     return this.finish(undefined) ?? Promise.resolve();
   }
 
+  /** The next batch; the async iterator protocol (use `for await`). */
   next(): Promise<IteratorResult<WatchBatch>> {
     const buf = this.buf;
     if (buf !== undefined && this.bufHead < buf.length) {
@@ -287,6 +288,7 @@ export class Watcher implements AsyncIterableIterator<WatchBatch> {
     return DONE;
   }
 
+  /** The watcher is its own async iterator: `for await (const batch of watcher)`. */
   [Symbol.asyncIterator](): this {
     this.marks |= ITERATING;
     return this;
