@@ -106,13 +106,7 @@ class Http2Transport implements Transport {
           else extra = true;
         }, this.maxReceive);
         const call = new GrpcCall(this.connection, session, remainingMs, signal, {
-          data: (chunk) => {
-            try {
-              decoder.push(chunk);
-            } catch (e) {
-              call.failLocally(frameErrorToConnect(e));
-            }
-          },
+          data: (chunk) => decodeInto(decoder, call, chunk),
           close: (err) => {
             if (err === undefined) {
               if (message === undefined || extra || decoder.incomplete) {
@@ -202,13 +196,7 @@ class Http2Transport implements Transport {
       };
       const call: GrpcCall = new GrpcCall(this.connection, session, remainingMs, signal, {
         headers: begin,
-        data: (chunk) => {
-          try {
-            decoder.push(chunk);
-          } catch (e) {
-            call.failLocally(frameErrorToConnect(e));
-          }
-        },
+        data: (chunk) => decodeInto(decoder, call, chunk),
         close: (err) => {
           if (!started) {
             // Failed before any response: the caller gets the error from the promise.
@@ -366,6 +354,15 @@ function unaryResponse<I extends DescMessage, O extends DescMessage>(
       return toHeaders(call.trailers);
     },
   };
+}
+
+/** Feeds response bytes to the call's decoder; a response that cannot be read ends the call. */
+function decodeInto(decoder: FrameDecoder, call: GrpcCall, chunk: Buffer): void {
+  try {
+    decoder.push(chunk);
+  } catch (e) {
+    call.failLocally(frameErrorToConnect(e));
+  }
 }
 
 /** A response the server sent but we cannot read: the request was handled (see {@link markAnswerUnreadable}). */
