@@ -7,6 +7,8 @@
  *   npm run bench                      # table
  *   npm run bench -- --json out.json   # also write JSON
  *   npm run bench -- --rounds 5 --quick
+ *   npm run bench -- --baseline /path/to/old/build/src/index.js
+ *       # also an earlier build of this client (e.g. the node:http2 transport), as a fourth subject
  */
 import { writeFileSync } from "node:fs";
 import { Etcd3 } from "etcd3";
@@ -64,10 +66,10 @@ const PAGE = 1000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function ours(endpoint: string, transport: "http2" | "connect-node"): Subject {
-  const etcd = new Etcd({ endpoints: endpoint, transport });
+function ours(endpoint: string, transport: "http2" | "connect-node", Client: typeof Etcd = Etcd, name?: string): Subject {
+  const etcd = new Client({ endpoints: endpoint, transport });
   return {
-    name: transport === "http2" ? "this client" : "this client (connect-node)",
+    name: name ?? (transport === "http2" ? "this client" : "this client (connect-node)"),
     put: (k, v) => etcd.put(k, v),
     get: (k) => etcd.get(k).then((r) => r.text),
     range: (p) => etcd.get(p, { prefix: true }).then((r) => r.raw.kvs.length),
@@ -186,7 +188,8 @@ const allWorkloads: Workload[] = [
     },
   },
 ];
-const workloads = allWorkloads.filter((w) => only === undefined || w.name.includes(only));
+// --only takes one name fragment, or several separated by commas.
+const workloads = allWorkloads.filter((w) => only === undefined || only.split(",").some((o) => w.name.includes(o)));
 
 interface Sample {
   opsPerSec: number;
@@ -218,6 +221,11 @@ async function main(): Promise<void> {
   const member = await startEtcd({ extraArgs: ["--quota-backend-bytes", String(4 * 1024 * 1024 * 1024)] });
   const subjects = [ours(member.endpoint, "http2"), etcd3(member.endpoint), bare(member.endpoint)];
   if (args.includes("--with-connect-node")) subjects.push(ours(member.endpoint, "connect-node"));
+  const baseline = arg("--baseline");
+  if (baseline !== undefined) {
+    const old = (await import(baseline)) as { Etcd: typeof Etcd };
+    subjects.push(ours(member.endpoint, "http2", old.Etcd, "baseline"));
+  }
   try {
     const seed = new Etcd({ endpoints: member.endpoint });
     for (let i = 0; i < KEYS; i += 100) {
@@ -275,6 +283,12 @@ function printRow(name: string, r: Record<string, { opsPerSec: number; cpuUsPerO
   );
   const cn = r["this client (connect-node)"];
   if (cn !== undefined) console.log(`|   connect-node transport | ${f(cn.opsPerSec)} ops/s, ${f(cn.cpuUsPerOp)} µs/op |`);
+  const base = r["baseline"];
+  if (base !== undefined) {
+    console.log(
+      `|   baseline build | ${f(base.opsPerSec)} ops/s, ${f(base.cpuUsPerOp)} µs/op | this client vs baseline: ${(us.opsPerSec / base.opsPerSec).toFixed(2)}x ops/s, ${(us.cpuUsPerOp / base.cpuUsPerOp).toFixed(2)}x CPU |`,
+    );
+  }
 }
 
 main().catch((e: unknown) => {

@@ -115,7 +115,7 @@ export interface EtcdOptions {
   /** connect interceptors (logging, tracing, metrics) run around every call. */
   interceptors?: Interceptor[];
   /**
-   * `http2` (default): the built-in gRPC transport over `node:http2`.
+   * `http2` (default): the built-in gRPC transport over this client's own HTTP/2 engine.
    * `connect-node`: connect-node's stock `createGrpcTransport`, slower, kept as a cross-check.
    */
   transport?: "http2" | "connect-node";

@@ -99,6 +99,8 @@ export interface FakeServerOptions {
   tls?: { key: Buffer; cert: Buffer };
   /** Port to listen on (default: any free one). */
   port?: number;
+  /** HTTP/2 settings the server announces first (e.g. a small initial window). */
+  settings?: http2.Settings;
   /** Called for every call; the default answers nothing (the call hangs until the client gives up). */
   onCall?: (call: FakeCall, server: FakeServer) => void | Promise<void>;
 }
@@ -115,8 +117,10 @@ export interface FakeServer {
   readonly accepted: number;
   /** TCP connections open now. */
   readonly openSockets: number;
-  /** Sends GOAWAY on every session; streams up to the last one received may finish. */
-  goaway(code?: number): void;
+  /** Sends GOAWAY on every session; streams up to `lastStreamId` (default: the last one received) may finish. */
+  goaway(code?: number, lastStreamId?: number): void;
+  /** Sends new SETTINGS on every session (mid-flight changes). */
+  settings(settings: http2.Settings): void;
   /** Resolves once no TCP connection is open (or rejects after `timeoutMs`). */
   waitNoSockets(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -124,7 +128,7 @@ export interface FakeServer {
 
 /** Starts a fake gRPC server on 127.0.0.1. */
 export function startFakeServer(options: FakeServerOptions = {}): Promise<FakeServer> {
-  const h2: http2.Http2Server | http2.Http2SecureServer = options.tls ? http2.createSecureServer({ key: options.tls.key, cert: options.tls.cert }) : http2.createServer();
+  const h2: http2.Http2Server | http2.Http2SecureServer = options.tls ? http2.createSecureServer({ key: options.tls.key, cert: options.tls.cert, settings: options.settings ?? {} }) : http2.createServer({ settings: options.settings ?? {} });
   const sockets = new Set<Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const calls: FakeCall[] = [];
@@ -171,9 +175,12 @@ export function startFakeServer(options: FakeServerOptions = {}): Promise<FakeSe
         get openSockets() {
           return sockets.size;
         },
-        goaway(code = http2.constants.NGHTTP2_NO_ERROR) {
-          const last = Math.max(0, ...calls.map((c) => c.stream.id ?? 0));
+        goaway(code = http2.constants.NGHTTP2_NO_ERROR, lastStreamId?: number) {
+          const last = lastStreamId ?? Math.max(0, ...calls.map((c) => c.stream.id ?? 0));
           for (const s of sessions) s.goaway(code, last);
+        },
+        settings(settings) {
+          for (const s of sessions) s.settings(settings);
         },
         async waitNoSockets(timeoutMs = 5000) {
           const end = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@
 // PING actually went out, and an answer already received is read first).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { ClientHttp2Session } from "node:http2";
+import type { H2Session } from "../src/transport/h2/session.js";
 import { Worker } from "node:worker_threads";
 import { startEtcd, startProxy, type EtcdMember } from "./harness/index.js";
 import { startFakeServer } from "./fake-server.js";
@@ -137,12 +137,11 @@ describe("keep-alive", () => {
       // Patch the session as soon as it is ready: the first PING goes out with the first call.
       etcd.events.on("connection", (_, state) => {
         if (state !== "ready") return;
-        const connection = (etcd as unknown as { pool: { slots: Array<{ connection: { session: ClientHttp2Session } }> } }).pool.slots[0]!.connection;
-        type PingCallback = (err: Error | null, duration: number) => void;
-        const session = connection.session as unknown as { ping(cb: PingCallback): boolean };
+        const connection = (etcd as unknown as { pool: { slots: Array<{ connection: { session: H2Session } }> } }).pool.slots[0]!.connection;
+        const session = connection.session;
         const ping = session.ping.bind(session);
-        session.ping = (cb: PingCallback) => {
-          const sent = ping(cb);
+        session.ping = (signal?: AbortSignal) => {
+          const sent = ping(signal);
           pinged++;
           // Queued but not yet written: the write happens when the loop next turns. Written: by the next immediate.
           if (when === "before the PING is written") process.nextTick(() => busyWait(1000));

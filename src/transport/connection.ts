@@ -1,21 +1,21 @@
 /**
- * One HTTP/2 connection to one endpoint: dialled lazily (see `dial.ts`),
- * shared by every call and stream to that endpoint, watched with PINGs while
- * streams are open (see `keep-alive.ts`), and replaced after it fails or the
- * server sends GOAWAY. A session draining after GOAWAY keeps its open
- * streams until they end, for at most one ping cycle (node:http2 cannot ping
- * a closing session, so a member hanging while draining is found this way);
- * {@link Connection.close} ends it at once.
+ * One HTTP/2 connection to one endpoint: dialled lazily (see `dial.ts`), run
+ * by this project's own HTTP/2 engine (`h2/`), shared by every call and
+ * stream to that endpoint, watched with PINGs while streams are open (see
+ * `keep-alive.ts`), and replaced after it fails, after the server sends
+ * GOAWAY, or before its stream IDs run out. A session draining after GOAWAY
+ * keeps its open streams until they end (its PINGs go on, so a member hanging
+ * while draining is still found); {@link Connection.close} ends it at once.
  * @module
  */
-import * as http2 from "node:http2";
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import type { Endpoint } from "../cluster/endpoint.js";
 import { startTimer, stopTimer } from "../deadline.js";
 import { EndpointUnavailableError } from "../errors.js";
 import { closeSocket, dial, dialFailureReason, type LookupFunction, type TlsOptions } from "./dial.js";
-import { KeepAlive } from "./keep-alive.js";
+import { H2Session } from "./h2/session.js";
+import { KeepAlive, type Pingable } from "./keep-alive.js";
 
 export type { TlsOptions } from "./dial.js";
 
@@ -41,6 +41,10 @@ export interface ConnectionOptions {
   tls?: TlsOptions | undefined;
   /** Name lookup for host names (default: the system resolver). */
   lookup?: LookupFunction | undefined;
+  /** @internal Largest stream ID a session uses (tests lower it to reach exhaustion). */
+  maxStreamId?: number | undefined;
+  /** @internal Stream IDs left when a replacement connection is opened (default 1000; more than calls ever started at once). */
+  streamIdReserve?: number | undefined;
 }
 
 /** Where a connection is in its life. */
@@ -57,8 +61,8 @@ const STREAM_WINDOW_BYTES = 4 << 20;
 const SESSION_WINDOW_BYTES = 16 << 20;
 
 /**
- * An HTTP/2 connection to one etcd endpoint. Call {@link Connection.acquire}
- * for a live session; the connection dials on first use and after a failure.
+ * An HTTP/2 connection to one etcd endpoint, used by the built-in transport:
+ * it dials on first use and after a failure.
  */
 export class Connection extends EventEmitter<ConnectionEvents> {
   /** Current state. */
@@ -67,11 +71,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   lastError: EndpointUnavailableError | undefined;
 
   /** The session new streams go to. */
-  private session: http2.ClientHttp2Session | undefined;
+  private session: H2Session | undefined;
   /** Every session not yet closed, the draining ones included, with its pings. */
-  private readonly live = new Map<http2.ClientHttp2Session, KeepAlive>();
+  private readonly live = new Map<H2Session, KeepAlive>();
   private readonly sockets = new Set<Socket>();
-  private dialing: Promise<http2.ClientHttp2Session> | undefined;
+  private dialing: Promise<H2Session> | undefined;
   private dialAbort: AbortController | undefined;
   private closing: Promise<void> | undefined;
   private retiredRttMs: number | undefined;
@@ -98,23 +102,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
-   * A ready session, synchronously when one is open (the hot path), otherwise
-   * a promise that dials. Rejects with {@link EndpointUnavailableError}.
+   * @internal A ready session, synchronously when one is open (the hot path),
+   * otherwise a promise that dials. Rejects with {@link EndpointUnavailableError}.
    */
-  acquire(): http2.ClientHttp2Session | Promise<http2.ClientHttp2Session> {
+  acquire(): H2Session | Promise<H2Session> {
     const s = this.session;
-    if (s !== undefined && !s.closed && !s.destroyed) return s;
+    if (s !== undefined && s.state === "ready") return s;
     if (this.closing !== undefined) return Promise.reject(this.closedError());
     return this.dialing ?? (this.dialing = this.open());
   }
 
-  /** Counts a stream opened on `session`; sends a PING that fell due while none was open. */
-  streamOpened(session: http2.ClientHttp2Session): void {
+  /** @internal Counts a stream opened on `session`; sends a PING that fell due while none was open. */
+  streamOpened(session: H2Session): void {
     this.live.get(session)?.opened();
   }
 
-  /** Counts a stream closed on `session`. */
-  streamClosed(session: http2.ClientHttp2Session): void {
+  /** @internal Counts a stream closed on `session`. */
+  streamClosed(session: H2Session): void {
     this.live.get(session)?.closed();
   }
 
@@ -126,16 +130,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     this.dialAbort?.abort(this.closedError());
-    for (const [session, keepAlive] of this.live) {
-      keepAlive.stop();
-      session.destroy();
-    }
+    const err = this.closedError();
     this.session = undefined;
     const dialing = this.dialing?.then(
       () => undefined,
       () => undefined,
     );
     this.closing = Promise.all([dialing, ...[...this.sockets].map(closeSocket)]).then(() => undefined);
+    for (const [session, keepAlive] of [...this.live]) {
+      keepAlive.stop();
+      session.destroy(err);
+    }
     this.setState("closed");
     return this.closing;
   }
@@ -144,7 +149,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return new EndpointUnavailableError(this.endpoint.address, "closed", "the client closed the connection");
   }
 
-  private async open(): Promise<http2.ClientHttp2Session> {
+  private async open(): Promise<H2Session> {
     const ac = new AbortController();
     this.dialAbort = ac;
     this.setState("connecting");
@@ -188,31 +193,61 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * frame arrives: a blackholed acceptor completes TCP (and TLS, through some
    * proxies) but never sends it, and must fail within the dial timeout.
    */
-  private handshake(socket: Socket, ms: number, signal: AbortSignal): Promise<http2.ClientHttp2Session> {
+  private handshake(socket: Socket, ms: number, signal: AbortSignal): Promise<H2Session> {
     const { endpoint, options } = this;
+    const session = new H2Session(socket, {
+      address: endpoint.address,
+      streamWindowBytes: STREAM_WINDOW_BYTES,
+      connectionWindowBytes: SESSION_WINDOW_BYTES,
+      ...(options.maxStreamId !== undefined ? { maxStreamId: options.maxStreamId } : {}),
+      ...(options.streamIdReserve !== undefined ? { streamIdReserve: options.streamIdReserve } : {}),
+    });
+    // The keep-alive asks the session at ping time, so a session patched in tests is honoured.
+    const pingable: Pingable = {
+      ping: (cb) => {
+        session.ping().then(
+          (rtt) => cb(null, rtt),
+          (e: unknown) => cb(e instanceof Error ? e : new Error(String(e)), 0),
+        );
+        return true;
+      },
+    };
+    const keepAlive = new KeepAlive(pingable, { intervalMs: options.keepAliveIntervalMs, timeoutMs: options.keepAliveTimeoutMs }, () =>
+      this.fail(session, new EndpointUnavailableError(endpoint.address, "ping-timeout", undefined, options.keepAliveTimeoutMs)),
+    );
+    this.live.set(session, keepAlive);
+    session.on("goaway", (code) => {
+      // Streams already open finish; new calls dial a fresh session.
+      if (this.session !== session) return;
+      this.session = undefined;
+      if (code !== 0) this.lastError = session.error ?? new EndpointUnavailableError(endpoint.address, "goaway", `GOAWAY code ${code}`);
+      this.setState("idle", code !== 0 ? this.lastError : undefined);
+    });
+    session.on("exhausting", () => {
+      // Few stream IDs left: the next call dials a replacement; this one serves its streams until they end.
+      if (this.session === session) this.session = undefined;
+    });
+    session.on("close", (error) => {
+      keepAlive.stop();
+      if (keepAlive.lastRttMs !== undefined) this.retiredRttMs = keepAlive.lastRttMs;
+      this.live.delete(session);
+      if (this.session === session) {
+        this.session = undefined;
+        if (error !== undefined && this.closing === undefined) this.lastError = error;
+        if (this.closing === undefined) this.setState("idle", this.lastError);
+      }
+    });
     return new Promise((resolve, reject) => {
-      const session = http2.connect(endpoint.origin, {
-        createConnection: () => socket,
-        settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
-        // The server may cap streams per connection; let Node queue beyond it.
-        peerMaxConcurrentStreams: 1000,
-      });
-      const keepAlive = new KeepAlive(
-        session,
-        { intervalMs: options.keepAliveIntervalMs, timeoutMs: options.keepAliveTimeoutMs },
-        () => this.fail(session, new EndpointUnavailableError(endpoint.address, "ping-timeout", undefined, options.keepAliveTimeoutMs)),
-      );
-      this.live.set(session, keepAlive);
       let settled = false;
-      const cleanup = (): void => {
+      const finish = (): void => {
         settled = true;
         stopTimer(timer);
         signal.removeEventListener("abort", onAbort);
       };
       const failHandshake = (err: unknown): void => {
         if (settled) return;
-        cleanup();
-        session.destroy();
+        finish();
+        session.destroy(err instanceof EndpointUnavailableError ? err : undefined);
         void closeSocket(socket).then(() => reject(err));
       };
       const timer = startTimer(
@@ -222,75 +257,33 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       );
       const onAbort = (): void => failHandshake(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
-      // The socket and the session report errors separately (an http2 session misses socket errors
-      // right after the TLS handshake, e.g. a TLS 1.3 server rejecting our client certificate).
-      const onError = (e: Error): void => {
-        if (!settled) failHandshake(new EndpointUnavailableError(endpoint.address, dialFailureReason(e, endpoint.secure), e));
-        else this.fail(session, new EndpointUnavailableError(endpoint.address, "connection-lost", e));
-      };
-      socket.on("error", onError);
-      session.on("error", onError);
-      session.once("remoteSettings", () => {
-        if (settled) return;
-        cleanup();
-        try {
-          session.setLocalWindowSize(SESSION_WINDOW_BYTES);
-        } catch {
-          // Only an optimisation; a session that refuses it still works.
-        }
-        resolve(session);
-      });
-      let draining = false;
-      session.on("goaway", (code) => {
-        // Streams already open finish; new calls dial a fresh session.
-        if (this.session === session) {
-          this.session = undefined;
-          if (code !== http2.constants.NGHTTP2_NO_ERROR) {
-            this.lastError = new EndpointUnavailableError(endpoint.address, "goaway", `GOAWAY code ${code}`);
-          }
-          this.setState("idle", this.lastError);
-        }
-        if (!session.closed) session.close();
-        if (draining) return;
-        draining = true;
-        // node:http2 cancels PINGs on a closing session, so a member that hangs while draining cannot
-        // be found by pings: the drain gets what a ping cycle would take, then the session is ended.
-        keepAlive.stop();
-        if (options.keepAliveIntervalMs > 0 && !session.destroyed) {
-          const drainMs = keepAlive.intervalMs + options.keepAliveTimeoutMs;
-          const t = startTimer(drainMs, () => this.fail(session, new EndpointUnavailableError(endpoint.address, "goaway", `still draining after ${drainMs} ms`)), true);
-          session.once("close", () => stopTimer(t));
-        }
-      });
-      session.on("close", () => {
-        keepAlive.stop();
-        if (keepAlive.lastRttMs !== undefined) this.retiredRttMs = keepAlive.lastRttMs;
-        this.live.delete(session);
-        if (!settled) {
-          failHandshake(new EndpointUnavailableError(endpoint.address, "protocol", "connection closed during the handshake"));
-          return;
-        }
-        if (this.session === session) {
-          this.session = undefined;
-          if (this.closing === undefined) this.setState("idle", this.lastError);
-        }
-      });
+      session.ready.then(
+        () => {
+          if (settled) return;
+          finish();
+          resolve(session);
+        },
+        (e: unknown) => {
+          // A socket error during the handshake says what broke (e.g. a TLS 1.3 server refusing our certificate after the handshake).
+          const cause = e instanceof EndpointUnavailableError ? e.cause : undefined;
+          const reason = cause instanceof Error && !(cause instanceof EndpointUnavailableError) ? dialFailureReason(cause, endpoint.secure) : "other";
+          failHandshake(reason !== "other" ? new EndpointUnavailableError(endpoint.address, reason, cause) : e);
+        },
+      );
       if (signal.aborted) onAbort();
     });
   }
 
   /** Ends a session that failed (current or draining) and records why. */
-  private fail(session: http2.ClientHttp2Session, err: EndpointUnavailableError): void {
-    if (this.closing !== undefined) {
-      session.destroy();
-      return;
+  private fail(session: H2Session, err: EndpointUnavailableError): void {
+    if (this.closing === undefined) {
+      this.lastError = err;
+      if (this.session === session) {
+        this.session = undefined;
+        this.setState("idle", err);
+      }
     }
-    this.lastError = err;
-    if (this.session === session) {
-      this.session = undefined;
-      this.setState("idle", err);
-    }
-    session.destroy();
+    session.destroy(err);
   }
 
   private setState(state: ConnectionState, error?: EndpointUnavailableError): void {

@@ -1,10 +1,13 @@
 /**
- * A connect {@link Transport} that speaks gRPC over `node:http2` directly.
+ * A connect {@link Transport} that speaks gRPC over this project's own HTTP/2
+ * engine (`h2/`), through a {@link Connection}.
  *
  * Why not connect-node's own gRPC transport: on etcd's small unary calls it
  * spends about twice the client CPU of the `etcd3` package (WHATWG Headers
- * round trips, signal linking, an error object built on every success). This
- * one keeps the per-call work to one header object, one frame and one decode.
+ * round trips, signal linking, an error object built on every success), and
+ * `node:http2` under it builds a Duplex stream per call. Here a call is one
+ * shared header list (its HPACK encoding cached per method), one frame, and
+ * one decode.
  * It plugs into `createClient` like any connect transport and leaves endpoint
  * choice and retries to the layer above. Interceptors are in
  * `interceptors.ts`, message codecs (and their fast paths) in `codec.ts`.
@@ -13,17 +16,17 @@
  * while it waits for the connection to be dialled.
  * @module
  */
-import * as http2 from "node:http2";
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import type { Connection } from "./connection.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { FrameDecoder, FrameError, encodeFrame } from "./grpc-frame.js";
-import { codeFromHttpStatus, decodeGrpcMessage, encodeGrpcTimeout, notGrpcAnswer, parseGrpcStatus } from "./grpc-status.js";
+import { GrpcCall, requestHeaders, toHeaders } from "./grpc-call.js";
 import { withInterceptors } from "./interceptors.js";
-import { CallBudget, abortedError, startTimer, stopTimer, type Timer } from "../deadline.js";
-import { DeadlineExceededError, EndpointUnavailableError, RequestTooLargeError, isConnectError } from "../errors.js";
-import { markAnswerUnreadable, markConnectionLost, markUnsent } from "./failure.js";
+import { CallBudget, abortedError } from "../deadline.js";
+import { RequestTooLargeError, isConnectError } from "../errors.js";
+import { markAnswerUnreadable, markUnsent } from "./failure.js";
+import type { H2Session } from "./h2/session.js";
 
 /** Options of {@link createHttp2Transport}. */
 export interface Http2TransportOptions {
@@ -39,20 +42,9 @@ export interface Http2TransportOptions {
   interceptors?: Interceptor[];
 }
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const DEFAULT_MAX_RECEIVE = 0x7fffffff;
 // A stream is paused when this many decoded messages wait for the reader.
 const STREAM_HIGH_WATER = 64;
-
-const paths = new WeakMap<object, string>();
-function pathOf(method: DescMethodUnary | DescMethodStreaming): string {
-  let p = paths.get(method);
-  if (p === undefined) {
-    p = `/${method.parent.typeName}/${method.name}`;
-    paths.set(method, p);
-  }
-  return p;
-}
 
 /** Creates a transport that sends every call over the given connection. */
 export function createHttp2Transport(connection: Connection, options: Http2TransportOptions = {}): Transport {
@@ -65,68 +57,24 @@ export function createHttp2Transport(connection: Connection, options: Http2Trans
   return interceptors.length === 0 ? transport : withInterceptors(transport, interceptors, connection.endpoint.origin);
 }
 
-/** State of one call, shared by unary calls and streams to work out how it ended. */
-class CallOutcome {
-  responseHeaders: http2.IncomingHttpHeaders | undefined;
-  trailers: http2.IncomingHttpHeaders | undefined;
-  /** Set when the caller's signal fired. */
-  abortedBy: AbortSignal | undefined;
-  deadlineExceeded = false;
-  /** A local failure (bad frame, unreadable message) that ended the call. */
-  localError: ConnectError | undefined;
-  streamError: Error | undefined;
-
-  constructor(
-    readonly connection: Connection,
-    readonly path: string,
-    readonly timeoutMs: number | undefined,
-  ) {}
-
-  /** The error the call ended with, or undefined when it succeeded. Called once the HTTP/2 stream closed. */
-  error(stream: http2.ClientHttp2Stream): ConnectError | undefined {
-    // A stream still pending never had its HEADERS written: nothing reached the server.
-    if (this.abortedBy !== undefined) return stream.pending ? markUnsent(abortedError(this.abortedBy)) : abortedError(this.abortedBy);
-    if (this.deadlineExceeded) {
-      const err = new DeadlineExceededError(this.timeoutMs ?? 0);
-      return stream.pending ? markUnsent(err) : err;
-    }
-    if (this.localError !== undefined) return this.localError;
-    const h = this.responseHeaders;
-    const t = this.trailers;
-    const status = parseGrpcStatus(t?.["grpc-status"] ?? h?.["grpc-status"]);
-    if ((status as number | undefined) === 0) return undefined;
-    if (status !== undefined) {
-      const raw = (t?.["grpc-status"] !== undefined ? t["grpc-message"] : h?.["grpc-message"]) as string | undefined;
-      return new ConnectError(decodeGrpcMessage(raw ?? ""), status, toHeaders(t ?? h));
-    }
-    const notGrpc = h !== undefined ? notGrpcAnswer(Number(h[":status"]), h["content-type"]) : undefined;
-    if (notGrpc !== undefined) return new EndpointUnavailableError(this.connection.endpoint.address, "protocol", notGrpc);
-    if (h !== undefined && Number(h[":status"]) !== 200) {
-      const httpStatus = Number(h[":status"]);
-      return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
-    }
-    const rst = stream.rstCode;
-    const cause = this.streamError ?? this.connection.lastError;
-    const err = new ConnectError(
-      h === undefined
-        ? `stream closed before a response (HTTP/2 code ${rst ?? "none"})`
-        : `stream closed without a gRPC status (HTTP/2 code ${rst ?? "none"})`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      cause,
-    );
-    // REFUSED_STREAM promises the server did no work on it (also what GOAWAY gives streams it never saw).
-    return rst === NGHTTP2_REFUSED_STREAM || stream.pending ? markUnsent(err) : markConnectionLost(err);
-  }
-}
-
 class Http2Transport implements Transport {
+  /** Header lists per method: one array each, so the engine caches its encoding. */
+  private readonly headers = new WeakMap<object, readonly string[]>();
+
   constructor(
     private readonly connection: Connection,
     private readonly maxReceive: number,
     private readonly maxSend: number,
   ) {}
+
+  private headersOf(method: DescMethodUnary | DescMethodStreaming): readonly string[] {
+    let h = this.headers.get(method);
+    if (h === undefined) {
+      h = requestHeaders(this.connection.endpoint, `/${method.parent.typeName}/${method.name}`);
+      this.headers.set(method, h);
+    }
+    return h;
+  }
 
   unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
@@ -150,46 +98,37 @@ class Http2Transport implements Transport {
         reject(markUnsent(abortedError(signal)));
         return;
       }
-      const start = (session: http2.ClientHttp2Session, remainingMs: number | undefined): void => {
-        const outcome = new CallOutcome(this.connection, pathOf(method), remainingMs);
-        const stream = this.open(session, outcome, header, signal, reject);
-        if (stream === undefined) return;
+      const start = (session: H2Session, remainingMs: number | undefined): void => {
         let message: Uint8Array | undefined;
         let extra = false;
         const decoder = new FrameDecoder((m) => {
           if (message === undefined) message = m;
           else extra = true;
         }, this.maxReceive);
-        stream.on("data", (chunk: Buffer) => {
-          try {
-            decoder.push(chunk);
-          } catch (e) {
-            outcome.localError = frameErrorToConnect(e);
-            stream.close(NGHTTP2_CANCEL);
-          }
-        });
-        stream.once("close", () => {
-          let err = outcome.error(stream);
-          if (err === undefined) {
-            if (message === undefined || extra || decoder.incomplete) {
-              err = markAnswerUnreadable(
-                new ConnectError(extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message", Code.Internal),
-              );
-            } else {
-              let decoded: MessageShape<O>;
-              try {
-                decoded = decodeMessage(method.output, message);
-              } catch (e) {
-                reject(markAnswerUnreadable(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e)));
+        const call = new GrpcCall(this.connection, session, remainingMs, signal, {
+          data: (chunk) => decodeInto(decoder, call, chunk),
+          close: (err) => {
+            if (err === undefined) {
+              if (message === undefined || extra || decoder.incomplete) {
+                err = markAnswerUnreadable(
+                  new ConnectError(extra ? "protocol error: more than one message on a unary call" : "protocol error: missing response message", Code.Internal),
+                );
+              } else {
+                let decoded: MessageShape<O>;
+                try {
+                  decoded = decodeMessage(method.output, message);
+                } catch (e) {
+                  reject(markAnswerUnreadable(new ConnectError(`cannot parse ${method.output.typeName}: ${String(e)}`, Code.Internal, undefined, undefined, e)));
+                  return;
+                }
+                resolve(unaryResponse(method, decoded, call));
                 return;
               }
-              resolve(unaryResponse(method, decoded, outcome));
-              return;
             }
-          }
-          reject(err);
+            reject(err);
+          },
         });
-        stream.end(encodeFrame(payload));
+        call.start(this.headersOf(method), header, encodeFrame(payload));
       };
       const s = this.connection.acquire();
       if (s instanceof Promise) {
@@ -219,7 +158,7 @@ class Http2Transport implements Transport {
     input: AsyncIterable<MessageInitShape<I>>,
   ): Promise<StreamResponse<I, O>> {
     if (signal?.aborted) throw markUnsent(abortedError(signal));
-    let session: http2.ClientHttp2Session;
+    let session: H2Session;
     let remainingMs = timeoutMs;
     const s = this.connection.acquire();
     if (s instanceof Promise) {
@@ -234,11 +173,11 @@ class Http2Transport implements Transport {
       session = s;
     }
     return new Promise((resolve, reject) => {
-      const outcome = new CallOutcome(this.connection, pathOf(method), remainingMs);
-      const stream = this.open(session, outcome, header, signal, reject);
-      if (stream === undefined) return;
-      const queue = new MessageQueue<MessageShape<O>>(stream);
       let started = false;
+      let queue: MessageQueue<MessageShape<O>> | undefined;
+      const decoder = new FrameDecoder((m) => {
+        queue!.push(decodeMessage(method.output, m));
+      }, this.maxReceive);
       const begin = (): void => {
         if (started) return;
         started = true;
@@ -247,97 +186,30 @@ class Http2Transport implements Transport {
           service: method.parent,
           method,
           get header() {
-            return toHeaders(outcome.responseHeaders);
+            return toHeaders(call.responseHeaders);
           },
           get trailer() {
-            return toHeaders(outcome.trailers);
+            return toHeaders(call.trailers);
           },
-          message: queue,
+          message: queue!,
         });
       };
-      const decoder = new FrameDecoder((m) => {
-        queue.push(decodeMessage(method.output, m));
-      }, this.maxReceive);
-      stream.once("response", begin);
-      // The server ended the call (trailers): the call is over even if our request side is still open.
-      stream.once("end", () => {
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      const call: GrpcCall = new GrpcCall(this.connection, session, remainingMs, signal, {
+        headers: begin,
+        data: (chunk) => decodeInto(decoder, call, chunk),
+        close: (err) => {
+          if (!started) {
+            // Failed before any response: the caller gets the error from the promise.
+            started = true;
+            reject(err ?? new ConnectError("stream closed before a response", Code.Unavailable));
+            return;
+          }
+          queue!.end(err);
+        },
       });
-      stream.on("data", (chunk: Buffer) => {
-        try {
-          decoder.push(chunk);
-        } catch (e) {
-          outcome.localError = frameErrorToConnect(e);
-          stream.close(NGHTTP2_CANCEL);
-        }
-      });
-      stream.once("close", () => {
-        const err = outcome.error(stream);
-        if (!started) {
-          // Failed before any response: the caller gets the error from the promise.
-          started = true;
-          reject(err ?? new ConnectError("stream closed before a response", Code.Unavailable));
-          return;
-        }
-        queue.end(err);
-      });
-      void pumpInput(method, input, stream, outcome, this.maxSend);
+      queue = new MessageQueue<MessageShape<O>>(call);
+      if (call.start(this.headersOf(method), header, undefined)) void pumpInput(method, input, call, this.maxSend);
     });
-  }
-
-  /** Opens the HTTP/2 stream and wires what every call shares: headers, deadline, abort, bookkeeping. */
-  private open(
-    session: http2.ClientHttp2Session,
-    outcome: CallOutcome,
-    header: HeadersInit | undefined,
-    signal: AbortSignal | undefined,
-    reject: (e: unknown) => void,
-  ): http2.ClientHttp2Stream | undefined {
-    const headers: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": outcome.path,
-      "content-type": "application/grpc+proto",
-      te: "trailers",
-    };
-    if (outcome.timeoutMs !== undefined) headers["grpc-timeout"] = encodeGrpcTimeout(outcome.timeoutMs);
-    if (header !== undefined) copyHeaders(header, headers);
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = session.request(headers, { endStream: false });
-    } catch (e) {
-      reject(markUnsent(new ConnectError(`cannot open a stream: ${String(e)}`, Code.Unavailable, undefined, undefined, e)));
-      return undefined;
-    }
-    const connection = this.connection;
-    connection.streamOpened(session);
-    let timer: Timer;
-    if (outcome.timeoutMs !== undefined) {
-      timer = startTimer(outcome.timeoutMs, () => {
-        outcome.deadlineExceeded = true;
-        stream.close(NGHTTP2_CANCEL);
-      });
-    }
-    const onAbort = (): void => {
-      outcome.abortedBy = signal;
-      stream.close(NGHTTP2_CANCEL);
-    };
-    signal?.addEventListener("abort", onAbort);
-    stream.once("response", (h) => {
-      outcome.responseHeaders = h;
-    });
-    stream.once("trailers", (t) => {
-      outcome.trailers = t;
-    });
-    stream.on("error", (e) => {
-      outcome.streamError = e;
-    });
-    // Registered before the caller's close handler, so bookkeeping is done when it runs.
-    stream.once("close", () => {
-      stopTimer(timer);
-      signal?.removeEventListener("abort", onAbort);
-      connection.streamClosed(session);
-    });
-    return stream;
   }
 }
 
@@ -349,8 +221,7 @@ class Http2Transport implements Transport {
 async function pumpInput<I extends DescMessage>(
   method: DescMethodStreaming<I, DescMessage>,
   input: AsyncIterable<MessageInitShape<I>>,
-  stream: http2.ClientHttp2Stream,
-  outcome: CallOutcome,
+  call: GrpcCall,
   maxSend: number,
 ): Promise<void> {
   const it = input[Symbol.asyncIterator]();
@@ -358,44 +229,29 @@ async function pumpInput<I extends DescMessage>(
   const endInput = (): void => {
     if (ended) return;
     ended = true;
-    stream.off("close", endInput);
+    call.onEnd(undefined);
     // Not awaited: a generator suspended inside its own await finishes that first.
     Promise.resolve()
       .then(() => it.return?.())
       .catch(() => undefined);
   };
-  stream.once("close", endInput);
+  call.onEnd(endInput);
   try {
     for (;;) {
       const r = await it.next();
       if (r.done === true) {
         ended = true;
-        stream.off("close", endInput);
+        call.onEnd(undefined);
         break;
       }
-      if (stream.closed || stream.destroyed) return;
+      if (call.closed) return;
       const payload = encodeMessage(method.input, r.value);
       if (payload.byteLength > maxSend) throw new RequestTooLargeError(payload.byteLength, maxSend);
-      const ok = stream.write(encodeFrame(payload));
-      if (!ok) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            stream.off("drain", done);
-            stream.off("close", done);
-            resolve();
-          };
-          stream.on("drain", done);
-          stream.on("close", done);
-        });
-      }
+      if (!call.write(encodeFrame(payload))) await call.waitWritable();
     }
-    if (!stream.closed && !stream.destroyed) stream.end();
+    call.end();
   } catch (e) {
-    if (!stream.closed && !stream.destroyed) {
-      outcome.localError =
-        isConnectError(e) ? e : new ConnectError(`request stream failed: ${String(e)}`, Code.Canceled, undefined, undefined, e);
-      stream.close(NGHTTP2_CANCEL);
-    }
+    call.failLocally(isConnectError(e) ? e : new ConnectError(`request stream failed: ${String(e)}`, Code.Canceled, undefined, undefined, e));
     endInput();
   }
 }
@@ -413,7 +269,7 @@ class MessageQueue<T> implements AsyncIterable<T>, AsyncIterator<T> {
   private error: unknown;
   private paused = false;
 
-  constructor(private readonly stream: http2.ClientHttp2Stream) {}
+  constructor(private readonly stream: GrpcCall) {}
 
   push(item: T): void {
     const w = this.waiter;
@@ -470,7 +326,7 @@ class MessageQueue<T> implements AsyncIterable<T>, AsyncIterator<T> {
   return(): Promise<IteratorResult<T>> {
     if (!this.done) {
       this.done = true;
-      this.stream.close(NGHTTP2_CANCEL);
+      this.stream.failLocally(new ConnectError("the reader stopped reading the stream", Code.Canceled));
     }
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -483,7 +339,7 @@ class MessageQueue<T> implements AsyncIterable<T>, AsyncIterator<T> {
 function unaryResponse<I extends DescMessage, O extends DescMessage>(
   method: DescMethodUnary<I, O>,
   message: MessageShape<O>,
-  outcome: CallOutcome,
+  call: GrpcCall,
 ): UnaryResponse<I, O> {
   // Headers objects are built only if someone asks (onHeader/onTrailer, interceptors).
   return {
@@ -492,35 +348,20 @@ function unaryResponse<I extends DescMessage, O extends DescMessage>(
     method,
     message,
     get header() {
-      return toHeaders(outcome.responseHeaders);
+      return toHeaders(call.responseHeaders);
     },
     get trailer() {
-      return toHeaders(outcome.trailers);
+      return toHeaders(call.trailers);
     },
   };
 }
 
-function toHeaders(h: http2.IncomingHttpHeaders | undefined): Headers {
-  const out = new Headers();
-  if (h === undefined) return out;
-  for (const k of Object.keys(h)) {
-    if (k.startsWith(":")) continue;
-    const v = h[k];
-    if (Array.isArray(v)) for (const x of v) out.append(k, x);
-    else if (v !== undefined) out.set(k, String(v));
-  }
-  return out;
-}
-
-function copyHeaders(init: HeadersInit, out: http2.OutgoingHttpHeaders): void {
-  if (init instanceof Headers) {
-    init.forEach((v, k) => {
-      out[k] = v;
-    });
-  } else if (Array.isArray(init)) {
-    for (const [k, v] of init) out[k.toLowerCase()] = v;
-  } else {
-    for (const k of Object.keys(init)) out[k.toLowerCase()] = (init as Record<string, string>)[k];
+/** Feeds response bytes to the call's decoder; a response that cannot be read ends the call. */
+function decodeInto(decoder: FrameDecoder, call: GrpcCall, chunk: Buffer): void {
+  try {
+    decoder.push(chunk);
+  } catch (e) {
+    call.failLocally(frameErrorToConnect(e));
   }
 }
 

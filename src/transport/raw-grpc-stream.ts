@@ -7,15 +7,13 @@
  * iterator. Endpoint choice, metadata and retries stay with the caller.
  * @module
  */
-import * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Connection } from "./connection.js";
 import { FrameDecoder } from "./grpc-frame.js";
-import { codeFromHttpStatus, decodeGrpcMessage, notGrpcAnswer, parseGrpcStatus } from "./grpc-status.js";
+import { GrpcCall, requestHeaders } from "./grpc-call.js";
 import { markConnectionLost, markUnsent } from "./failure.js";
-import { EndpointUnavailableError, isConnectError } from "../errors.js";
-
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+import { isConnectError } from "../errors.js";
+import type { H2Session } from "./h2/session.js";
 
 /** What a {@link RawGrpcStream} reports. */
 export interface RawGrpcStreamHandlers {
@@ -31,13 +29,9 @@ export interface RawGrpcStreamHandlers {
 
 /** One raw gRPC stream; it opens as soon as the connection and the headers are ready. */
 export class RawGrpcStream {
-  private stream: http2.ClientHttp2Stream | undefined;
+  private call: GrpcCall | undefined;
   private queued: Uint8Array[] | undefined = [];
   private finished = false;
-  private responseHeaders: http2.IncomingHttpHeaders | undefined;
-  private trailers: http2.IncomingHttpHeaders | undefined;
-  private localError: ConnectError | undefined;
-  private streamError: Error | undefined;
 
   /**
    * @param path `/package.Service/Method`
@@ -65,7 +59,7 @@ export class RawGrpcStream {
   /** Sends bytes (whole gRPC frames); queued until the stream is open. */
   write(frames: Uint8Array): void {
     if (this.finished) return;
-    if (this.stream !== undefined) this.stream.write(frames);
+    if (this.call !== undefined) this.call.write(frames);
     else this.queued!.push(frames);
   }
 
@@ -74,90 +68,42 @@ export class RawGrpcStream {
     if (this.finished) return;
     this.finished = true;
     this.queued = undefined;
-    this.stream?.close(NGHTTP2_CANCEL);
+    this.call?.failLocally(new ConnectError("cancelled", Code.Canceled));
   }
 
-  private open(session: http2.ClientHttp2Session, metadata: Record<string, string>): void {
+  private open(session: H2Session, metadata: Record<string, string>): void {
     if (this.finished) return;
-    const headers: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": this.path,
-      "content-type": "application/grpc+proto",
-      te: "trailers",
-      ...metadata,
-    };
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = session.request(headers, { endStream: false });
-    } catch (e) {
-      this.finish(markUnsent(new ConnectError(`cannot open a stream: ${String(e)}`, Code.Unavailable, undefined, undefined, e)));
-      return;
-    }
-    this.stream = stream;
-    const connection = this.connection;
-    connection.streamOpened(session);
     const decoder = new FrameDecoder((m) => this.handlers.message(m), this.maxMessageBytes);
-    stream.once("response", (h) => (this.responseHeaders = h));
-    stream.once("trailers", (t) => (this.trailers = t));
-    stream.on("error", (e) => (this.streamError = e));
-    stream.on("data", (chunk: Buffer) => {
-      if (this.finished) return;
-      try {
-        decoder.push(chunk);
-      } catch (e) {
-        this.localError = new ConnectError(`cannot read the response: ${e instanceof Error ? e.message : String(e)}`, Code.Internal, undefined, undefined, e);
-        stream.close(NGHTTP2_CANCEL);
-      }
-    });
     // A server shutting down gracefully (GOAWAY) lets open streams run on; a
     // long-lived stream would stall on it, so it ends here and its owner moves.
     const onGoaway = (): void => {
-      if (this.finished || this.localError !== undefined) return;
-      this.localError = markConnectionLost(new ConnectError("the server is closing the connection (GOAWAY)", Code.Unavailable));
-      stream.close(NGHTTP2_CANCEL);
+      call.failLocally(markConnectionLost(new ConnectError("the server is closing the connection (GOAWAY)", Code.Unavailable)));
     };
-    session.once("goaway", onGoaway);
-    stream.once("close", () => {
-      session.off("goaway", onGoaway);
-      connection.streamClosed(session);
-      this.finish(this.outcome(stream));
+    const call: GrpcCall = new GrpcCall(this.connection, session, undefined, undefined, {
+      data: (chunk) => {
+        if (this.finished) return;
+        try {
+          decoder.push(chunk);
+        } catch (e) {
+          call.failLocally(new ConnectError(`cannot read the response: ${e instanceof Error ? e.message : String(e)}`, Code.Internal, undefined, undefined, e));
+        }
+      },
+      close: (err) => {
+        session.off("goaway", onGoaway);
+        this.finish(err);
+      },
     });
+    this.call = call;
     const queued = this.queued!;
     this.queued = undefined;
-    for (const q of queued) stream.write(q);
+    if (!call.start(requestHeaders(this.connection.endpoint, this.path), metadata, undefined)) return;
+    session.on("goaway", onGoaway);
+    for (const q of queued) call.write(q);
   }
 
   private finish(error: ConnectError | undefined): void {
     if (this.finished) return;
     this.finished = true;
     this.handlers.end(error);
-  }
-
-  /** How the stream ended, read from its status, or from how the connection broke. */
-  private outcome(stream: http2.ClientHttp2Stream): ConnectError | undefined {
-    if (this.localError !== undefined) return this.localError;
-    const h = this.responseHeaders;
-    const t = this.trailers;
-    const status = parseGrpcStatus(t?.["grpc-status"] ?? h?.["grpc-status"]);
-    if ((status as number | undefined) === 0) return undefined;
-    if (status !== undefined) {
-      const raw = (t?.["grpc-status"] !== undefined ? t["grpc-message"] : h?.["grpc-message"]) as string | undefined;
-      return new ConnectError(decodeGrpcMessage(raw ?? ""), status);
-    }
-    const notGrpc = h !== undefined ? notGrpcAnswer(Number(h[":status"]), h["content-type"]) : undefined;
-    if (notGrpc !== undefined) return new EndpointUnavailableError(this.connection.endpoint.address, "protocol", notGrpc);
-    if (h !== undefined && Number(h[":status"]) !== 200) {
-      const httpStatus = Number(h[":status"]);
-      return new ConnectError(`HTTP status ${httpStatus} without a gRPC status`, codeFromHttpStatus(httpStatus));
-    }
-    const rst = stream.rstCode;
-    const err = new ConnectError(
-      `stream closed ${h === undefined ? "before a response" : "without a gRPC status"} (HTTP/2 code ${rst ?? "none"})`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      this.streamError ?? this.connection.lastError,
-    );
-    return rst === NGHTTP2_REFUSED_STREAM || stream.pending ? markUnsent(err) : markConnectionLost(err);
   }
 }
