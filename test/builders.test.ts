@@ -135,3 +135,15 @@ test("one number rule: every integer option takes a number or a bigint", () => {
   }
   assert.throws(() => Op.put("k", "v", { lease: -5 }), InvalidOptionError);
 });
+
+test("builders describe odd caller values without throwing anything but InvalidOptionError", () => {
+  // JSON.stringify throws on a bigint and String() on an object whose toString is not a function:
+  // the message must not turn the typed error into a TypeError.
+  const odd: unknown[] = [10n, { toString: "" }, Object.create(null), { a: 1n }, "toString"];
+  for (const v of odd) {
+    assert.throws(() => Compare.value("k", v as "=", "x"), InvalidOptionError);
+    assert.throws(() => Op.get("k", { sort: { target: v as "key" } }), InvalidOptionError);
+    assert.throws(() => Op.get("k", { sort: { target: "key", order: v as "ascend" } }), InvalidOptionError);
+    assert.throws(() => txnRequest([], [v as Op], []), InvalidOptionError);
+  }
+});

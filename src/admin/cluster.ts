@@ -11,6 +11,7 @@ import { Code } from "@connectrpc/connect";
 import { EtcdError, InvalidOptionError } from "../errors.js";
 import type { AdminContext } from "./endpoint-target.js";
 import { ETCD_3_5, ServerVersions } from "./server-version.js";
+import { describeValue } from "../describe-value.js";
 
 /** A cluster member as the member list reports it. */
 export interface Member {
@@ -163,7 +164,7 @@ function checkPeerUrls(urls: unknown): string[] {
         ok = false;
       }
     }
-    if (!ok) throw new InvalidOptionError(`peer URL ${JSON.stringify(u)} is not of the form http(s)://host:port`);
+    if (!ok) throw new InvalidOptionError(`peer URL ${describeValue(u)} is not of the form http(s)://host:port`);
   }
   return urls as string[];
 }

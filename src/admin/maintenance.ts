@@ -25,6 +25,7 @@ import { checkId } from "./cluster.js";
 import { onEndpoint, type AdminContext } from "./endpoint-target.js";
 import { ETCD_3_5, ServerVersions } from "./server-version.js";
 import { takeSnapshot, type SnapshotInfo, type SnapshotOptions } from "./snapshot.js";
+import { describeValue } from "../describe-value.js";
 
 /** Kinds of alarm a member raises. */
 export type AlarmKind = "NOSPACE" | "CORRUPT";
@@ -345,6 +346,6 @@ function checkAlarm(a: unknown): Alarm {
 }
 
 function checkVersion(v: unknown): string {
-  if (typeof v !== "string" || !/^\d+\.\d+(\.\d+)?$/.test(v)) throw new InvalidOptionError(`downgrade version must look like "3.4", got ${JSON.stringify(v)}`);
+  if (typeof v !== "string" || !/^\d+\.\d+(\.\d+)?$/.test(v)) throw new InvalidOptionError(`downgrade version must look like "3.4", got ${describeValue(v)}`);
   return v;
 }

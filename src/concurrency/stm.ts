@@ -28,6 +28,7 @@ import type { CallOptions } from "../call-options.js";
 import { sleep } from "../deadline.js";
 import { retryDelayMs } from "../cluster/retry.js";
 import { AbortedError, DeadlineExceededError, InvalidKeyError, InvalidOptionError, StmConflictError } from "../errors.js";
+import { describeValue } from "../describe-value.js";
 
 /** Isolation level of a software transaction; see the table in this module's description. */
 export type Isolation = "serializable-snapshot" | "serializable" | "repeatable-reads" | "read-committed";
@@ -162,7 +163,7 @@ class StmRun {
     private readonly options: StmOptions,
   ) {
     const iso = options.isolation ?? "serializable-snapshot";
-    if (!ISOLATIONS.has(iso)) throw new InvalidOptionError(`unknown isolation ${JSON.stringify(iso)}; use ${[...ISOLATIONS].join(", ")}`);
+    if (!ISOLATIONS.has(iso)) throw new InvalidOptionError(`unknown isolation ${describeValue(iso)}; use ${[...ISOLATIONS].join(", ")}`);
     this.isolation = iso;
     const retries = options.retries ?? DEFAULT_STM_RETRIES;
     if (!Number.isSafeInteger(retries) || retries < 0) throw new InvalidOptionError(`retries must be a non-negative integer, got ${String(retries)}`);

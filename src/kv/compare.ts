@@ -13,6 +13,7 @@ import { toBytes, type Bytes } from "./bytes.js";
 import { InvalidOptionError } from "../errors.js";
 import { toInt64, type Int64 } from "./int64.js";
 import { NUL, prefixEnd } from "./key-range.js";
+import { describeValue } from "../describe-value.js";
 
 /** How a key's attribute is compared with the given operand. */
 export type CompareOperator = "=" | "!=" | "<" | ">";
@@ -25,8 +26,9 @@ const RESULTS: Record<CompareOperator, Compare_CompareResult> = {
 };
 
 function result(op: CompareOperator): Compare_CompareResult {
-  const r = RESULTS[op];
-  if (r === undefined) throw new InvalidOptionError(`unknown compare operator ${JSON.stringify(op)}; use =, !=, < or >`);
+  // Only the table's own string keys: anything else (an object, "toString") is not an operator.
+  const r = typeof op === "string" && Object.hasOwn(RESULTS, op) ? RESULTS[op] : undefined;
+  if (r === undefined) throw new InvalidOptionError(`unknown compare operator ${describeValue(op)}; use =, !=, < or >`);
   return r;
 }
 

@@ -23,6 +23,7 @@ import type { Compare } from "./compare.js";
 import { InvalidKeyError, InvalidOptionError, TooManyOpsError } from "../errors.js";
 import { toInt64, type Int64 } from "./int64.js";
 import { resolveRange, type RangeSelector } from "./key-range.js";
+import { describeValue } from "../describe-value.js";
 
 /** What to sort a range by. */
 export type SortTarget = "key" | "version" | "createRevision" | "modRevision" | "value";
@@ -137,10 +138,10 @@ export function rangeRequest(key: Bytes, o: GetOptions | undefined): RangeReques
   if (o.sort !== undefined) {
     const target = o.sort.target ?? "key";
     const order = o.sort.order ?? "ascend";
-    const t = Object.hasOwn(SORT_TARGETS, target) ? SORT_TARGETS[target] : undefined;
-    const ord = Object.hasOwn(SORT_ORDERS, order) ? SORT_ORDERS[order] : undefined;
-    if (t === undefined) throw new InvalidOptionError(`sort.target ${JSON.stringify(target)} is not one of ${Object.keys(SORT_TARGETS).join(", ")}`);
-    if (ord === undefined) throw new InvalidOptionError(`sort.order ${JSON.stringify(order)} is not one of ${Object.keys(SORT_ORDERS).join(", ")}`);
+    const t = typeof target === "string" && Object.hasOwn(SORT_TARGETS, target) ? SORT_TARGETS[target] : undefined;
+    const ord = typeof order === "string" && Object.hasOwn(SORT_ORDERS, order) ? SORT_ORDERS[order] : undefined;
+    if (t === undefined) throw new InvalidOptionError(`sort.target ${describeValue(target)} is not one of ${Object.keys(SORT_TARGETS).join(", ")}`);
+    if (ord === undefined) throw new InvalidOptionError(`sort.order ${describeValue(order)} is not one of ${Object.keys(SORT_ORDERS).join(", ")}`);
     // Keys come back in ascending key order unsorted; asking for that sort makes etcd sort the whole rest of the range.
     if (!(t === RangeRequest_SortTarget.KEY && ord === RangeRequest_SortOrder.ASCEND)) {
       sortTarget = t;
@@ -213,7 +214,7 @@ export function requestOp(op: Op): RequestOp {
     case "txn":
       return create(RequestOpSchema, { request: { case: "requestTxn", value: op.request } });
     default:
-      throw new InvalidOptionError(`not an op: ${JSON.stringify(op)}`);
+      throw new InvalidOptionError(`not an op: ${describeValue(op)}`);
   }
 }
 

@@ -17,6 +17,7 @@ import type { WatchBatch } from "./events.js";
 import type { Watcher } from "./watcher.js";
 import { isPermanent } from "./watch-stream.js";
 import { emitSafely } from "./listeners.js";
+import { describeValue } from "../describe-value.js";
 
 /** Options of `etcd.mirror(prefix, options)`. */
 export interface MirrorOptions {
@@ -144,12 +145,12 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.prefix = toBytes(prefix);
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isSafeInteger(this.pageSize) || this.pageSize <= 0) {
-      throw new InvalidOptionError(`pageSize must be a positive integer, got ${String(options.pageSize)}`);
+      throw new InvalidOptionError(`pageSize must be a positive integer, got ${describeValue(options.pageSize)}`);
     }
     this.keyEncoding = options.keyEncoding ?? "utf8";
-    if (!Buffer.isEncoding(this.keyEncoding)) throw new InvalidOptionError(`keyEncoding: unknown encoding ${String(options.keyEncoding)}`);
+    if (!Buffer.isEncoding(this.keyEncoding)) throw new InvalidOptionError(`keyEncoding: unknown encoding ${describeValue(options.keyEncoding)}`);
     this.relistAfterMs = options.relistAfterDisconnectMs ?? DEFAULT_RELIST_AFTER_DISCONNECT_MS;
-    if (!(this.relistAfterMs >= 0)) throw new InvalidOptionError(`relistAfterDisconnectMs must be >= 0, got ${String(options.relistAfterDisconnectMs)}`);
+    if (!(this.relistAfterMs >= 0)) throw new InvalidOptionError(`relistAfterDisconnectMs must be >= 0, got ${describeValue(options.relistAfterDisconnectMs)}`);
     this.requireLeader = options.requireLeader !== false;
     this.ready = new Promise((resolve, reject) => {
       this.readyResolve = resolve;

@@ -12,6 +12,7 @@ import { DEFAULT_MAX_BUFFERED_EVENTS, FRAGMENT, NO_DELETE, NO_PUT, PREV_KV, PROG
 import { WatchStream, type WatchStreamInfo } from "./watch-stream.js";
 import { Mirror, type MirrorKV, type MirrorOptions } from "./mirror.js";
 import type { KeyPrefix } from "../namespace/key-prefix.js";
+import { describeValue } from "../describe-value.js";
 
 /** Limits the watch layer checks before sending. */
 export interface WatchLimits {
@@ -68,7 +69,7 @@ export class WatchManager {
     const start = toRevision(options.startRevision);
     const limit = options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS;
     if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new InvalidOptionError(`maxBufferedEvents must be a positive integer, got ${String(options.maxBufferedEvents)}`);
+      throw new InvalidOptionError(`maxBufferedEvents must be a positive integer, got ${describeValue(options.maxBufferedEvents)}`);
     }
     const flags =
       (options.prevKv === true ? PREV_KV : 0) |
