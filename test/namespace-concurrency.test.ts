@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix } from "./support.js";
 import { delay } from "./waiting.js";
-import { Etcd, Op, type WatchBatch } from "../src/index.js";
+import { nextEvents } from "./watch-support.js";
+import { Etcd, Op } from "../src/index.js";
 
 let member: EtcdMember;
 let etcd: Etcd;
@@ -20,14 +21,6 @@ after(async () => {
   await member?.stop();
 });
 
-async function nextBatch(it: AsyncIterator<WatchBatch>, ms = 5000): Promise<WatchBatch> {
-  let t: NodeJS.Timeout | undefined;
-  const r = await Promise.race([it.next(), new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error("no batch")), ms)))]);
-  clearTimeout(t);
-  if (r.done) throw new Error("watch ended");
-  return r.value;
-}
-
 test("watch: only the namespace's keys, events and prevKv un-prefixed", async () => {
   const root = uniquePrefix("ns-watch");
   const ns = etcd.namespace(root + "app/");
@@ -38,12 +31,12 @@ test("watch: only the namespace's keys, events and prevKv un-prefixed", async ()
   await ns.put("a", "1");
   await ns.put("a", "2");
   await ns.delete("a");
-  const b1 = await nextBatch(w);
+  const b1 = await nextEvents(w);
   assert.deepEqual(b1.events.map((e) => [e.type, e.keyText, e.text]), [["put", "a", "1"]]);
-  const b2 = await nextBatch(w);
+  const b2 = await nextEvents(w);
   assert.equal(b2.events[0]!.prevKv?.keyText, "a");
   assert.equal(b2.events[0]!.prevKv?.text, "1");
-  const b3 = await nextBatch(w);
+  const b3 = await nextEvents(w);
   assert.deepEqual(b3.events.map((e) => [e.type, e.keyText]), [["delete", "a"]]);
   assert.equal(b3.events[0]!.prevKv?.keyText, "a");
   await w.close();
@@ -59,8 +52,8 @@ test("watch a single key and a range inside nested namespaces", async () => {
   await etcd.put(root + "x/c", "past the range end");
   await etcd.put(root + "x/b", "in range");
   await etcd.put(root + "x/k", "inner k");
-  assert.deepEqual((await nextBatch(one)).events.map((e) => e.keyText), ["k"]);
-  assert.deepEqual((await nextBatch(range)).events.map((e) => [e.keyText, e.text]), [["b", "in range"]]);
+  assert.deepEqual((await nextEvents(one)).events.map((e) => e.keyText), ["k"]);
+  assert.deepEqual((await nextEvents(range)).events.map((e) => [e.keyText, e.text]), [["b", "in range"]]);
   await one.close();
   await range.close();
 });
