@@ -366,7 +366,11 @@ test("session: interleaved server frames and client calls keep every stream's ca
       assert.deepEqual(violations, []);
       for (const { log } of streams) assert.equal(log.filter((e) => e === "close").length, 1, log.join(","));
     }),
-    { numRuns: Math.max(50, RUNS / 2) },
+    {
+      numRuns: Math.max(50, RUNS / 2),
+      // Found by CI: a stream started from the queue left a hole that destroy() then tried to close.
+      examples: [[[{ server: { k: "settings", mcs: 2, iws: 0, hts: 0 } }, { client: { k: "request", body: 0, end: false } }, { client: { k: "request", body: 0, end: false } }, { server: { k: "rst", id: 1, code: 0 } }]]],
+    },
   );
 });
 

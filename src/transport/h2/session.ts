@@ -391,9 +391,7 @@ export class H2Session extends EventEmitter<H2SessionEvents> implements FrameSin
     const err = this.error ?? this.goAwayError ?? this.closedError();
     if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
     this.reader.stop();
-    const queued = this.queue.splice(0);
-    this.queueHead = 0;
-    for (const s of queued) this.finishStream(s, "refused", 0, err);
+    for (const s of this.takeQueued()) this.finishStream(s, "refused", 0, err);
     for (const s of [...this.streams.values()]) this.finishStream(s, s.sent ? "lost" : "refused", 0, err);
     for (const p of this.pings.values()) p.reject(err);
     this.pings.clear();
@@ -670,9 +668,15 @@ export class H2Session extends EventEmitter<H2SessionEvents> implements FrameSin
   private drain(): void {
     if (this.state === "ready" || this.state === "connecting") this.state = "draining";
     const err = this.refusal();
-    const queued = this.queue.splice(0);
+    for (const s of this.takeQueued()) this.finishStream(s, "refused", 0, err);
+  }
+
+  /** Empties the queue, returning the streams still waiting (slots before queueHead were already started). */
+  private takeQueued(): H2Stream[] {
+    const waiting = this.queue.slice(this.queueHead);
+    this.queue.length = 0;
     this.queueHead = 0;
-    for (const s of queued) if (s !== undefined) this.finishStream(s, "refused", 0, err);
+    return waiting;
   }
 
   /** Draining and nothing left open: close the socket after writing what is pending. */
