@@ -6,7 +6,7 @@
  * @module
  */
 import type { PutResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { BAIL, Reader, header, keyValue, orFallback } from "./wire-reader.js";
+import { BAIL, Reader, decodeWhole, keyValue, responseHeader } from "./wire-reader.js";
 
 /** Decodes the PutResponse in `r` up to `end` (also used inside a TxnResponse). Throws BAIL. */
 export function putResponse(r: Reader, end: number): PutResponse {
@@ -15,8 +15,7 @@ export function putResponse(r: Reader, end: number): PutResponse {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        if (res.header !== undefined) throw BAIL;
-        res.header = header(r, r.sub());
+        res.header = responseHeader(r, res.header);
         break;
       case 18:
         if (res.prevKv !== undefined) throw BAIL;
@@ -32,5 +31,5 @@ export function putResponse(r: Reader, end: number): PutResponse {
 
 /** Decodes a serialized `etcdserverpb.PutResponse`, or returns undefined to fall back to protobuf-es. */
 export function decodePutResponse(bytes: Uint8Array): PutResponse | undefined {
-  return orFallback(() => putResponse(new Reader(bytes, bytes.length), bytes.length));
+  return decodeWhole(bytes, putResponse);
 }

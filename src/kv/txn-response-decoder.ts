@@ -9,7 +9,7 @@
 import type { DeleteRangeResponse, ResponseOp, TxnResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { putResponse } from "./put-response-decoder.js";
 import { rangeResponse } from "./range-decoder.js";
-import { BAIL, Reader, header, keyValue, orFallback } from "./wire-reader.js";
+import { BAIL, Reader, decodeWhole, keyValue, responseHeader } from "./wire-reader.js";
 
 /** Nested transactions deeper than this go to protobuf-es (etcd itself allows far fewer). */
 const MAX_DEPTH = 32;
@@ -20,8 +20,7 @@ function deleteRangeResponse(r: Reader, end: number): DeleteRangeResponse {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        if (res.header !== undefined) throw BAIL;
-        res.header = header(r, r.sub());
+        res.header = responseHeader(r, res.header);
         break;
       case 16:
         res.deleted = r.int64(true);
@@ -64,15 +63,15 @@ function responseOp(r: Reader, end: number, depth: number): ResponseOp {
   return op;
 }
 
-function txnResponse(r: Reader, end: number, depth: number): TxnResponse {
+/** `depth` counts the enclosing transactions: none for the whole response. */
+function txnResponse(r: Reader, end: number, depth = 0): TxnResponse {
   if (depth > MAX_DEPTH) throw BAIL;
   const res: TxnResponse = { $typeName: "etcdserverpb.TxnResponse", succeeded: false, responses: [] };
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        if (res.header !== undefined) throw BAIL;
-        res.header = header(r, r.sub());
+        res.header = responseHeader(r, res.header);
         break;
       case 16:
         res.succeeded = r.bool();
@@ -90,5 +89,5 @@ function txnResponse(r: Reader, end: number, depth: number): TxnResponse {
 
 /** Decodes a serialized `etcdserverpb.TxnResponse`, or returns undefined to fall back to protobuf-es. */
 export function decodeTxnResponse(bytes: Uint8Array): TxnResponse | undefined {
-  return orFallback(() => txnResponse(new Reader(bytes, bytes.length), bytes.length, 0));
+  return decodeWhole(bytes, txnResponse);
 }

@@ -130,6 +130,15 @@ export function header(r: Reader, end: number): ResponseHeader {
   return h;
 }
 
+/**
+ * Reads field 1, the header, of a response whose header so far is `prev`. A
+ * second header would have to merge into the first: that is left to protobuf-es.
+ */
+export function responseHeader(r: Reader, prev: ResponseHeader | undefined): ResponseHeader {
+  if (prev !== undefined) throw BAIL;
+  return header(r, r.sub());
+}
+
 export function keyValue(r: Reader, end: number): KeyValue {
   const kv: KeyValue = {
     $typeName: "mvccpb.KeyValue",
@@ -167,6 +176,20 @@ export function keyValue(r: Reader, end: number): KeyValue {
   }
   if (r.pos !== end) throw BAIL;
   return kv;
+}
+
+/**
+ * Decodes all of `bytes` as one message with `message`, or returns `undefined`
+ * if it bails (the caller's cue to use protobuf-es). `message` is a plain
+ * module-level function, so a call allocates no closure.
+ */
+export function decodeWhole<T>(bytes: Uint8Array, message: (r: Reader, end: number) => T): T | undefined {
+  try {
+    return message(new Reader(bytes, bytes.length), bytes.length);
+  } catch (e) {
+    if (e === BAIL) return undefined;
+    throw e;
+  }
 }
 
 /** Runs a decoder body, turning {@link BAIL} into `undefined` (the caller's cue to use protobuf-es). */

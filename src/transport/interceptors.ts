@@ -18,7 +18,20 @@ import {
 
 /** Wraps a transport so connect interceptors see every call, as they would with connect's own transports. */
 export function withInterceptors(inner: Transport, interceptors: Interceptor[], baseUrl: string): Transport {
-  const urlOf = (method: DescMethodUnary | DescMethodStreaming): string => `${baseUrl}/${method.parent.typeName}/${method.name}`;
+  // What unary and streaming requests share, filled in as connect's own transports fill it.
+  const common = (
+    method: DescMethodUnary | DescMethodStreaming,
+    signal: AbortSignal | undefined,
+    header: HeadersInit | undefined,
+    contextValues: ContextValues | undefined,
+  ): Omit<UnaryRequest, "stream" | "method" | "message"> => ({
+    service: method.parent,
+    requestMethod: "POST",
+    url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+    signal: signal ?? new AbortController().signal,
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+  });
   return {
     unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -32,17 +45,7 @@ export function withInterceptors(inner: Transport, interceptors: Interceptor[], 
         (req: UnaryRequest<I, O>): Promise<UnaryResponse<I, O>> => inner.unary(req.method, req.signal, timeoutMs, req.header, req.message),
         interceptors,
       );
-      return next({
-        stream: false,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: urlOf(method),
-        signal: signal ?? new AbortController().signal,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
-        message: create(method.input, input),
-      });
+      return next({ ...common(method, signal, header, contextValues), stream: false, method, message: create(method.input, input) });
     },
     stream<I extends DescMessage, O extends DescMessage>(
       method: DescMethodStreaming<I, O>,
@@ -57,14 +60,9 @@ export function withInterceptors(inner: Transport, interceptors: Interceptor[], 
         interceptors,
       );
       return next({
+        ...common(method, signal, header, contextValues),
         stream: true,
-        service: method.parent,
         method,
-        requestMethod: "POST",
-        url: urlOf(method),
-        signal: signal ?? new AbortController().signal,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
         message: mapInput(input, (m) => create(method.input, m)),
       });
     },
