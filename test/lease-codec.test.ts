@@ -5,7 +5,8 @@ import fc from "fast-check";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { LeaseKeepAliveRequestSchema, LeaseKeepAliveResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import { encodeFrame } from "../src/transport/grpc-frame.js";
-import { decodeKeepAliveFast, decodeKeepAliveResponse, encodeKeepAliveFrame } from "../src/lease/keep-alive-codec.js";
+import { LeaseTable } from "../src/lease/lease-table.js";
+import { decodeKeepAliveFast, decodeKeepAliveResponse, encodeKeepAliveFrame, leaseIdHalves, leaseIdOf } from "../src/lease/keep-alive-codec.js";
 
 const int64 = fc.bigInt(-(1n << 63n), (1n << 63n) - 1n);
 const uint64 = fc.bigInt(0n, (1n << 64n) - 1n);
@@ -33,7 +34,7 @@ test("a keep-alive response decodes as protobuf-es decodes it", () => {
       const ref = fromBinary(LeaseKeepAliveResponseSchema, bytes);
       const fast = decodeKeepAliveFast(bytes);
       assert.ok(fast !== undefined, "the fast path reads every well-formed response etcd sends");
-      assert.equal(fast.id, ref.ID);
+      assert.equal(leaseIdOf(fast.idHi, fast.idLo), ref.ID);
       assert.equal(fast.ttl, Number(ref.TTL));
     }),
     { numRuns: 2000 },
@@ -63,13 +64,59 @@ test("on anything else the decoder agrees with protobuf-es or refuses, never gue
       const fast = decodeKeepAliveFast(bytes);
       if (fast !== undefined) {
         assert.ok(ref !== undefined, "fast path accepted bytes protobuf-es refuses");
-        assert.equal(fast.id, ref.ID);
+        assert.equal(leaseIdOf(fast.idHi, fast.idLo), ref.ID);
         assert.equal(fast.ttl, Number(ref.TTL));
       }
       // The full decoder falls back to protobuf-es: same answer or the same refusal.
       if (ref === undefined) assert.throws(() => decodeKeepAliveResponse(bytes));
-      else assert.deepEqual(decodeKeepAliveResponse(bytes), { id: ref.ID, ttl: Number(ref.TTL) });
+      else {
+        const full = decodeKeepAliveResponse(bytes);
+        assert.deepEqual({ id: leaseIdOf(full.idHi, full.idLo), ttl: full.ttl }, { id: ref.ID, ttl: Number(ref.TTL) });
+      }
     }),
     { numRuns: 5000 },
   );
+});
+
+test("a lease ID splits into unsigned 32-bit halves and back", () => {
+  fc.assert(
+    fc.property(fc.oneof(edgy, int64), (id) => {
+      const [hi, lo] = leaseIdHalves(id);
+      assert.ok(Number.isInteger(hi) && hi >= 0 && hi < 2 ** 32 && Number.isInteger(lo) && lo >= 0 && lo < 2 ** 32);
+      assert.equal(leaseIdOf(hi, lo), id);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+interface Row {
+  id: bigint;
+  idHi: number;
+  idLo: number;
+  kept: boolean;
+}
+const row = (id: bigint): Row => {
+  const [idHi, idLo] = leaseIdHalves(id);
+  return { id, idHi, idLo, kept: false };
+};
+
+test("the lease table finds leases by their ID's halves, also when two IDs share the low bits", () => {
+  const t = new LeaseTable<Row>();
+  // Same low 32 bits, different high bits; one with the low word's top bit set (not a small integer as a uint32).
+  const a = row(0x694d_0001_8000_0001n);
+  const b = row(0x694d_0002_8000_0001n);
+  const c = row(-5n);
+  for (const r of [a, b, c]) assert.equal(t.add(r), r);
+  assert.equal(t.add(row(a.id)), a, "an ID already kept stays with its entry");
+  for (const r of [a, b, c]) assert.equal(t.find(r.idHi, r.idLo), r);
+  assert.equal(t.find(a.idHi + 7, a.idLo), undefined);
+  assert.equal(t.find(1, 2), undefined);
+  assert.ok(t.delete(a));
+  assert.ok(!t.delete(a), "deleted once");
+  assert.equal(t.find(a.idHi, a.idLo), undefined);
+  assert.equal(t.find(b.idHi, b.idLo), b, "the entry sharing the low bits is still found");
+  assert.equal(t.get(b.id), b);
+  assert.deepEqual(t.clear().map((r) => r.id).sort(), [b.id, c.id].sort());
+  assert.equal(t.size, 0);
+  assert.ok(!b.kept && !c.kept);
 });

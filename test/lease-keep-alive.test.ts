@@ -8,6 +8,7 @@ import type { EndpointSlot } from "../src/cluster/endpoint-pool.js";
 import { EndpointUnavailableError, LeaseNotFoundError, type EtcdError, type LeaseLostError } from "../src/errors.js";
 import { KeepAliveStream, type KeepAliveRequest, type KeepAliveWire, type WireEvents } from "../src/lease/keep-alive.js";
 import { KeptLease } from "../src/lease/kept-lease.js";
+import { leaseIdHalves } from "../src/lease/keep-alive-codec.js";
 import { markConnectionLost } from "../src/transport/failure.js";
 import { FakeClock } from "./fake-clock.js";
 
@@ -29,8 +30,13 @@ class FakeWire implements KeepAliveWire {
   get ids(): bigint[] {
     return this.sent.flat();
   }
+  /** Answers for one lease, as the wire reports it (the ID in halves). */
+  respond(id: bigint, ttl: number): void {
+    const [hi, lo] = leaseIdHalves(id);
+    this.events.response(hi, lo, ttl);
+  }
   answerAll(ttl: number): void {
-    for (const id of this.ids) this.events.response(id, ttl);
+    for (const id of this.ids) this.respond(id, ttl);
     this.sent = [];
   }
 }
@@ -129,13 +135,13 @@ test("TTL <= 0 from the server: not-found before the deadline, revoked when this
   clock.advance(2000);
   const w = lastWire();
   stream.entry(2n)!.revoking = true;
-  w.events.response(1n, 0);
-  w.events.response(2n, -1);
+  w.respond(1n, 0);
+  w.respond(2n, -1);
   assert.equal(a.lostError?.reason, "not-found");
   assert.equal(b.lostError?.reason, "revoked");
   // The deadline passes while the event loop is stalled; the answer is processed first.
   clock.jump(5000);
-  w.events.response(3n, 0);
+  w.respond(3n, 0);
   assert.equal(c.lostError?.reason, "expired");
   for (const l of [a, b, c]) {
     assert.equal(l.state, "lost");
@@ -150,7 +156,7 @@ test("a broken stream reopens at once on the next endpoint with every unanswered
   clock.advance(2000);
   const w1 = lastWire();
   assert.deepEqual(w1.ids.sort(), [1n, 2n]);
-  w1.events.response(1n, 6);
+  w1.respond(1n, 6);
   w1.events.end(markConnectionLost(new ConnectError("connection reset", Code.Unavailable)));
   assert.equal(failed.length, 1);
   assert.equal(failed[0]!.address, "a:1");
@@ -179,7 +185,7 @@ test("a slow stream is kept; one that stops answering is abandoned for another e
     if (w === undefined) continue;
     const ids = w.ids;
     for (; seen < ids.length; seen++) queue.push({ id: ids[seen]!, at: clock.now() });
-    while (queue.length > 0 && clock.now() - queue[0]!.at >= 700) w.events.response(queue.shift()!.id, 5);
+    while (queue.length > 0 && clock.now() - queue[0]!.at >= 700) w.respond(queue.shift()!.id, 5);
   }
   assert.equal(wires.length, 1, "a slow stream is not abandoned");
   assert.equal(failed.length, 0);
@@ -211,8 +217,8 @@ test("keepAliveOnce-style refreshes share the stream and resolve with the TTL, o
   await Promise.resolve();
   const w = lastWire();
   assert.deepEqual(w.ids.sort(), [5n, 6n], "sent together on one stream");
-  w.events.response(5n, 9);
-  w.events.response(6n, -1);
+  w.respond(5n, 9);
+  w.respond(6n, -1);
   assert.equal((await ok).ttl, 9);
   await assert.rejects(gone, LeaseNotFoundError);
   await tick();
@@ -253,7 +259,7 @@ test("a busy event loop: answers already waiting when a timer fires are read bef
   // The process stalls past the stream's allowance and the lease's deadline; the answer
   // came in meanwhile and waits in the socket. Timers run first in the next turn.
   clock.jump(2500);
-  clock.afterIo(() => w.events.response(1n, 3));
+  clock.afterIo(() => w.respond(1n, 3));
   clock.advance(0);
   assert.equal(lease.state, "alive", "not reported lost");
   assert.equal(wires.length, 1, "the stream was not given up");

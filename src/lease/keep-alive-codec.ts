@@ -17,9 +17,7 @@ const TWO_32 = 4294967296;
  * computed once per lease, then copied into each batch as it is.
  */
 export function encodeKeepAliveFrame(id: bigint): Buffer {
-  const u = BigInt.asUintN(64, id);
-  let lo = Number(u & 0xffffffffn);
-  let hi = Number(u >> 32n);
+  let [hi, lo] = leaseIdHalves(id);
   const frame = Buffer.allocUnsafe(5 + 1 + 10);
   frame[0] = 0;
   frame[5] = 0x08; // field 1 (ID), varint
@@ -34,10 +32,28 @@ export function encodeKeepAliveFrame(id: bigint): Buffer {
   return frame.subarray(0, o);
 }
 
-/** A decoded `LeaseKeepAliveResponse`: the lease and its TTL in seconds (<= 0: the lease is gone). */
+/**
+ * A decoded `LeaseKeepAliveResponse`: the lease ID as two unsigned 32-bit
+ * halves (no `bigint` is made on the hot path; see {@link leaseIdOf}) and the
+ * TTL in seconds (<= 0: the lease is gone).
+ */
 export interface KeepAliveAnswer {
-  id: bigint;
+  idHi: number;
+  idLo: number;
   ttl: number;
+}
+
+/** The lease ID (a signed int64, as etcd has it) whose unsigned 32-bit halves are `hi` and `lo`. */
+export function leaseIdOf(hi: number, lo: number): bigint {
+  // Below 2^53: one exact conversion.
+  if (hi < 0x200000) return BigInt(hi * TWO_32 + lo);
+  return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+}
+
+/** The unsigned 32-bit halves of a lease ID: `[hi, lo]`. */
+export function leaseIdHalves(id: bigint): [number, number] {
+  const u = BigInt.asUintN(64, id);
+  return [Number(u >> 32n), Number(u & 0xffffffffn)];
 }
 
 /**
@@ -45,11 +61,11 @@ export interface KeepAliveAnswer {
  * Returns undefined for anything it does not expect (then use
  * {@link decodeKeepAliveResponse}, which falls back to protobuf-es).
  */
-export function decodeKeepAliveFast(b: Uint8Array): KeepAliveAnswer | undefined {
-  let id = 0n;
+export function decodeKeepAliveFast(b: Uint8Array, start = 0, end = b.length): KeepAliveAnswer | undefined {
+  let idHi = 0;
+  let idLo = 0;
   let ttl = 0;
-  let p = 0;
-  const end = b.length;
+  let p = start;
   while (p < end) {
     const tag = b[p++]!;
     if (tag === 0x10 || tag === 0x18) {
@@ -72,11 +88,9 @@ export function decodeKeepAliveFast(b: Uint8Array): KeepAliveAnswer | undefined 
       hi >>>= 0;
       if (tag === 0x18) {
         ttl = (hi | 0) * TWO_32 + lo;
-      } else if (hi < 0x200000) {
-        // Below 2^53: one exact conversion.
-        id = BigInt(hi * TWO_32 + lo);
       } else {
-        id = BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+        idHi = hi;
+        idLo = lo;
       }
     } else if (tag === 0x0a) {
       // The response header: not needed, only checked to be well formed
@@ -105,13 +119,14 @@ export function decodeKeepAliveFast(b: Uint8Array): KeepAliveAnswer | undefined 
       return undefined;
     }
   }
-  return { id, ttl };
+  return { idHi, idLo, ttl };
 }
 
-/** Decodes a `LeaseKeepAliveResponse`: the fast path, else protobuf-es. Throws on malformed input. */
-export function decodeKeepAliveResponse(b: Uint8Array): KeepAliveAnswer {
-  const fast = decodeKeepAliveFast(b);
+/** Decodes a `LeaseKeepAliveResponse` in `b[start, end)`: the fast path, else protobuf-es. Throws on malformed input. */
+export function decodeKeepAliveResponse(b: Uint8Array, start = 0, end = b.length): KeepAliveAnswer {
+  const fast = decodeKeepAliveFast(b, start, end);
   if (fast !== undefined) return fast;
-  const m = fromBinary(LeaseKeepAliveResponseSchema, b);
-  return { id: m.ID, ttl: Number(m.TTL) };
+  const m = fromBinary(LeaseKeepAliveResponseSchema, b.subarray(start, end));
+  const [idHi, idLo] = leaseIdHalves(m.ID);
+  return { idHi, idLo, ttl: Number(m.TTL) };
 }

@@ -19,7 +19,7 @@ import type { EndpointSlot } from "../cluster/endpoint-pool.js";
 import type { TokenSource } from "../cluster/cluster-transport.js";
 import { RawGrpcStream } from "../transport/raw-grpc-stream.js";
 import { toEtcdError } from "../errors.js";
-import { decodeKeepAliveResponse } from "./keep-alive-codec.js";
+import { decodeKeepAliveResponse, leaseIdHalves } from "./keep-alive-codec.js";
 import type { KeepAliveRequest, KeepAliveWire, OpenWire, WireEvents } from "./keep-alive.js";
 
 const PATH = "/etcdserverpb.Lease/LeaseKeepAlive";
@@ -73,16 +73,16 @@ class RawWire implements KeepAliveWire {
       PATH,
       metadata,
       {
-        message: (bytes) => {
+        message: (buf, start, end) => {
           let a;
           try {
-            a = decodeKeepAliveResponse(bytes);
+            a = decodeKeepAliveResponse(buf, start, end);
           } catch (e) {
             this.stream.cancel();
             events.end(e);
             return;
           }
-          events.response(a.id, a.ttl);
+          events.response(a.idHi, a.idLo, a.ttl);
         },
         end: (error) => events.end(error),
       },
@@ -130,7 +130,8 @@ class TypedWire implements KeepAliveWire {
       const res = await slot.transport.stream(LeaseService.method.leaseKeepAlive, this.abort.signal, undefined, header, this.input);
       for await (const m of res.message) {
         if (this.closed) return;
-        events.response(m.ID, Number(m.TTL));
+        const [idHi, idLo] = leaseIdHalves(m.ID);
+        events.response(idHi, idLo, Number(m.TTL));
       }
       if (!this.closed) events.end(undefined);
     } catch (e) {

@@ -24,7 +24,8 @@ import { ClientClosedError, DeadlineExceededError, AbortedError, EndpointUnavail
 import { Code } from "@connectrpc/connect";
 import type { EndpointSlot } from "../cluster/endpoint-pool.js";
 import { classifyFailure, retryDelayMs } from "../cluster/retry.js";
-import { encodeKeepAliveFrame } from "./keep-alive-codec.js";
+import { encodeKeepAliveFrame, leaseIdHalves, leaseIdOf } from "./keep-alive-codec.js";
+import { LeaseTable, type TableEntry } from "./lease-table.js";
 import { Schedule, systemClock, type Clock, type Scheduled } from "./schedule.js";
 import type { KeptLease } from "./kept-lease.js";
 
@@ -36,8 +37,8 @@ export interface KeepAliveRequest {
 
 /** What a wire reports to the stream that opened it. */
 export interface WireEvents {
-  /** A `LeaseKeepAliveResponse`: the lease and its TTL in seconds (<= 0: gone). */
-  response(id: bigint, ttl: number): void;
+  /** A `LeaseKeepAliveResponse`: the lease ID's unsigned 32-bit halves and its TTL in seconds (<= 0: gone). */
+  response(idHi: number, idLo: number, ttl: number): void;
   /** The stream ended: `error` is what the transport or the server said (undefined: a clean end). Called once. */
   end(error: unknown): void;
 }
@@ -85,8 +86,11 @@ const HUNG_MIN_MS = 250;
 const HUNG_MAX_MS = 2000;
 
 /** @internal One kept lease's bookkeeping (times are monotonic ms). */
-export class LeaseEntry implements Scheduled, KeepAliveRequest {
+export class LeaseEntry implements Scheduled, KeepAliveRequest, TableEntry {
   wakeSlot = -1;
+  kept = false;
+  readonly idHi: number;
+  readonly idLo: number;
   readonly frame: Uint8Array;
   handle!: KeptLease;
   /** The TTL the server last reported, in ms. */
@@ -107,6 +111,7 @@ export class LeaseEntry implements Scheduled, KeepAliveRequest {
     dueAt: number,
     private readonly clock: Clock,
   ) {
+    [this.idHi, this.idLo] = leaseIdHalves(id);
     this.frame = encodeKeepAliveFrame(id);
     this.ttlMs = ttlSeconds * 1000;
     this.expiresAt = startedAt + this.ttlMs;
@@ -133,7 +138,7 @@ interface WireState {
 
 /** @internal The multiplexed keep-alive stream of one client. */
 export class KeepAliveStream {
-  private readonly entries = new Map<bigint, LeaseEntry>();
+  private readonly entries = new LeaseTable<LeaseEntry>();
   private readonly waiters = new Map<bigint, OnceWaiter[]>();
   private readonly schedule: Schedule<LeaseEntry>;
   private readonly clock: Clock;
@@ -204,15 +209,14 @@ export class KeepAliveStream {
     const now = this.clock.now();
     const e = new LeaseEntry(id, ttl, startedAt, refreshNow ? now : now + (ttl * 1000) / 3, this.clock);
     e.handle = makeHandle(e);
-    this.entries.set(id, e);
+    this.entries.add(e);
     this.schedule.at(e, e.dueAt, "early");
     return e;
   }
 
   /** Stops keeping a lease alive (it lapses on the server). */
   release(e: LeaseEntry): void {
-    if (this.entries.get(e.id) !== e) return;
-    this.entries.delete(e.id);
+    if (!this.entries.delete(e)) return;
     this.schedule.cancel(e);
     e.handle.markStopped();
     this.closeIfIdle();
@@ -287,8 +291,7 @@ export class KeepAliveStream {
     this.reopenTimer = undefined;
     if (this.locateTimer !== undefined) this.clock.clearTimeout(this.locateTimer);
     this.locateTimer = undefined;
-    const entries = [...this.entries.values()];
-    this.entries.clear();
+    const entries = this.entries.clear();
     for (const e of entries) e.handle.markStopped();
     const waiters = [...this.waiters.values()].flat();
     this.waiters.clear();
@@ -315,7 +318,7 @@ export class KeepAliveStream {
     const batch: LeaseEntry[] = [];
     const early = now + this.slotMs;
     for (const e of items) {
-      if (this.entries.get(e.id) !== e) continue;
+      if (!e.kept) continue;
       if (now >= e.expiresAt) {
         this.suspect(e);
         continue;
@@ -377,8 +380,8 @@ export class KeepAliveStream {
     this.hungAfterMs = Infinity;
     this.hungAt = Infinity;
     const events: WireEvents = {
-      response: (id, ttl) => {
-        if (this.current === state) this.onResponse(state, id, ttl);
+      response: (idHi, idLo, ttl) => {
+        if (this.current === state) this.onResponse(state, idHi, idLo, ttl);
       },
       end: (error) => {
         if (this.current === state) this.onEnd(state, error, undefined);
@@ -448,7 +451,7 @@ export class KeepAliveStream {
     );
   }
 
-  private onResponse(state: WireState, id: bigint, ttl: number): void {
+  private onResponse(state: WireState, idHi: number, idLo: number, ttl: number): void {
     const now = this.clock.now();
     if (this.outstanding > 0) this.outstanding--;
     if (this.outstanding === 0) {
@@ -462,7 +465,7 @@ export class KeepAliveStream {
       this.lastError = undefined;
       this.options.pool.succeeded(state.slot);
     }
-    const e = this.entries.get(id);
+    const e = this.entries.find(idHi, idLo);
     if (e !== undefined) {
       if (ttl <= 0) {
         this.lose(e, e.revoking ? "revoked" : now < e.expiresAt ? "not-found" : "expired", now);
@@ -478,7 +481,7 @@ export class KeepAliveStream {
       }
     }
     if (this.waiters.size !== 0) {
-      const ws = this.waiters.get(id);
+      const ws = this.waiters.get(e !== undefined ? e.id : leaseIdOf(idHi, idLo));
       if (ws !== undefined) {
         for (const w of [...ws]) {
           if (ttl > 0) w.resolve({ ttl, sentAt: w.sentAt !== 0 ? w.sentAt : now });
@@ -583,7 +586,7 @@ export class KeepAliveStream {
       this.suspects = [];
       const now = this.clock.now();
       for (const s of suspects) {
-        if (this.entries.get(s.id) !== s) continue;
+        if (!s.kept) continue;
         if (now >= s.expiresAt) this.lose(s, "keepalive-failed", now);
         else if (s.wakeSlot === -1) this.schedule.at(s, s.dueAt > now ? s.dueAt : s.expiresAt, s.dueAt > now ? "early" : "late");
       }
@@ -591,8 +594,7 @@ export class KeepAliveStream {
   }
 
   private lose(e: LeaseEntry, reason: LeaseLostReason, now: number): void {
-    if (this.entries.get(e.id) !== e) return;
-    this.entries.delete(e.id);
+    if (!this.entries.delete(e)) return;
     this.schedule.cancel(e);
     const since =
       reason === "keepalive-failed" ? Math.min(e.dueAt, e.sentAt !== 0 ? e.sentAt : Infinity) : now;

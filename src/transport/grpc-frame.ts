@@ -32,6 +32,12 @@ export class FrameError extends Error {
 }
 
 /**
+ * Receives each message as a range of a buffer it must not keep: the bytes
+ * are valid only during the call (they may be a view of a network read).
+ */
+export type LentMessageHandler = (buf: Uint8Array, start: number, end: number) => void;
+
+/**
  * Reassembles gRPC messages from HTTP/2 DATA chunks, which may split a
  * message anywhere, or carry several.
  */
@@ -43,12 +49,26 @@ export class FrameDecoder {
   private partsBytes = 0;
   /** Length of the message being collected, or -1 while reading a prefix. */
   private want = -1;
+  private readonly deliver: LentMessageHandler;
 
+  /**
+   * @param onMessage gets each message as bytes it may keep (a copy when it is small next to the buffer it came in)
+   * @param maxMessageBytes largest message accepted
+   */
+  constructor(onMessage: (message: Uint8Array) => void, maxMessageBytes: number);
+  /**
+   * @param lend `"lend"`: `onMessage` gets a range it must not keep, and
+   * nothing is copied or allocated per message (for streams of many tiny
+   * messages decoded on the spot, like lease keep-alives)
+   */
+  constructor(onMessage: LentMessageHandler, maxMessageBytes: number, lend: "lend");
   constructor(
-    private readonly onMessage: (message: Uint8Array) => void,
+    onMessage: ((message: Uint8Array) => void) | LentMessageHandler,
     private readonly maxMessageBytes: number,
-  ) {}
-
+    lend?: "lend",
+  ) {
+    this.deliver = lend === "lend" ? (onMessage as LentMessageHandler) : (buf, start, end) => (onMessage as (m: Uint8Array) => void)(ownBytes(buf, start, end - start));
+  }
   /** Feeds one chunk; calls `onMessage` for every message it completes. Throws {@link FrameError}. */
   push(chunk: Buffer): void {
     let buf = chunk;
@@ -77,7 +97,7 @@ export class FrameDecoder {
         }
         // Fast path: the whole message is inside this chunk.
         if (buf.length - offset >= length) {
-          this.onMessage(ownBytes(buf, offset, length));
+          this.deliver(buf, offset, offset + length);
           offset += length;
           continue;
         }
@@ -92,7 +112,7 @@ export class FrameDecoder {
         this.parts = [];
         this.partsBytes = 0;
         this.want = -1;
-        this.onMessage(ownBytes(message, 0, message.length));
+        this.deliver(message, 0, message.length);
       }
     }
   }
@@ -111,7 +131,7 @@ export class FrameDecoder {
  * its own copy; one that fills most of its buffer is used in place (as a
  * plain Uint8Array, so decoded bytes fields are not Buffers).
  */
-function ownBytes(buf: Buffer, offset: number, length: number): Uint8Array {
+function ownBytes(buf: Uint8Array, offset: number, length: number): Uint8Array {
   if (buf.buffer.byteLength <= 2 * length + 64) return new Uint8Array(buf.buffer, buf.byteOffset + offset, length);
   const copy = new Uint8Array(length);
   copy.set(buf.subarray(offset, offset + length));

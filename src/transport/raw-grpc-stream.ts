@@ -17,8 +17,8 @@ import type { H2Session } from "./h2/session.js";
 
 /** What a {@link RawGrpcStream} reports. */
 export interface RawGrpcStreamHandlers {
-  /** One response message. The bytes are a view into a network buffer, valid during the call. */
-  message(bytes: Uint8Array): void;
+  /** One response message: `buf[start, end)`, a view into a network buffer, valid only during the call. */
+  message(buf: Uint8Array, start: number, end: number): void;
   /**
    * The stream ended, with the server's status as an error (undefined for
    * OK), or a transport failure marked as never sent or as lost with its
@@ -73,7 +73,8 @@ export class RawGrpcStream {
 
   private open(session: H2Session, metadata: Record<string, string>): void {
     if (this.finished) return;
-    const decoder = new FrameDecoder((m) => this.handlers.message(m), this.maxMessageBytes);
+    const handlers = this.handlers;
+    const decoder = new FrameDecoder((buf, start, end) => handlers.message(buf, start, end), this.maxMessageBytes, "lend");
     // A server shutting down gracefully (GOAWAY) lets open streams run on; a
     // long-lived stream would stall on it, so it ends here and its owner moves.
     const onGoaway = (): void => {
