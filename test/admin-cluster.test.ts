@@ -3,10 +3,10 @@
 // client keeps reading and writing; learners refuse what they cannot serve
 // and the client moves on; auto-sync follows the member list; leadership
 // moves on request. Every loop is bounded in count and time.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { joiningMember, startCluster, type EtcdCluster, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { joiningMember, type EtcdCluster, type EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useCluster } from "./support.js";
 import {
   BadLeaderTransfereeError,
   EtcdError,
@@ -23,12 +23,9 @@ import {
 let cluster: EtcdCluster;
 let version: string;
 
-before(async () => {
-  cluster = await startCluster(3);
-  version = cluster.members[0]!.version;
-});
-after(async () => {
-  await cluster?.stop();
+useCluster(3, (c) => {
+  cluster = c;
+  version = c.members[0]!.version;
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,23 +2,19 @@
 // resign, observe; when the leader's session dies, observers see exactly one
 // new leader; a server restart mid-campaign never yields two leaders; a
 // candidate whose session is lost fails typed; fencing with isLeader.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster, startEtcd, type EtcdCluster, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import type { EtcdCluster, EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useCluster, useMember } from "./support.js";
 import { delay, settlesWithin, until } from "./waiting.js";
 import { ElectionNotLeaderError, ElectionService, Etcd, LeaseLostError, Op, SessionClosedError, type Election, type KeyValue } from "../src/index.js";
 
 let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
 });
 
 /** Collects what an observation yields, until `signal` fires. */
@@ -202,11 +198,8 @@ describe("the v3election service with a session", () => {
 
 describe("a 3-member cluster", () => {
   let cluster: EtcdCluster;
-  before(async () => {
-    cluster = await startCluster(3);
-  });
-  after(async () => {
-    await cluster?.stop();
+  useCluster(3, (c) => {
+    cluster = c;
   });
 
   test("the raft leader restarts mid-campaign: one leader throughout, observers see each leader once", async () => {

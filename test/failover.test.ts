@@ -1,20 +1,17 @@
 // Failover against a real 3-member cluster: members are killed, stopped,
 // blackholed and restarted while the client works. Every loop is bounded in
 // count and time.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster, startProxy, type EtcdCluster } from "./harness/index.js";
-import { client, transportUnderTest, uniquePrefix } from "./support.js";
+import { startProxy, type EtcdCluster } from "./harness/index.js";
+import { client, transportUnderTest, uniquePrefix, useCluster } from "./support.js";
 import { MIN_PING_INTERVAL_MS } from "../src/transport/keep-alive.js";
 import { DeadlineExceededError, EndpointUnavailableError, Etcd, NoEndpointAvailableError, NoLeaderError, OutcomeUnknownError } from "../src/index.js";
 
 let cluster: EtcdCluster;
 
-before(async () => {
-  cluster = await startCluster(3);
-});
-after(async () => {
-  await cluster?.stop();
+useCluster(3, (c) => {
+  cluster = c;
 });
 
 /** `host:port` of the endpoint the client is pinned to, from its public status view. */

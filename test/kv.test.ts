@@ -1,7 +1,7 @@
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import type { EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useMember } from "./support.js";
 import type { Interceptor } from "@connectrpc/connect";
 import { RangeRequest_SortOrder, type RangeRequest } from "../gen/etcd/api/etcdserverpb/rpc_pb.js";
 import {
@@ -26,13 +26,9 @@ import {
 let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
 });
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -4,17 +4,14 @@
 // when its TTL runs out, not later. Every wait is bounded.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster, startProxy, type EtcdCluster, type EtcdMember, type TcpProxy } from "./harness/index.js";
-import { client } from "./support.js";
+import { startProxy, type EtcdCluster, type EtcdMember, type TcpProxy } from "./harness/index.js";
+import { client, useCluster } from "./support.js";
 import { Etcd, EtcdError, type KeptLease, type LeaseLostError } from "../src/index.js";
 
 let cluster: EtcdCluster;
 
-before(async () => {
-  cluster = await startCluster(3);
-});
-after(async () => {
-  await cluster?.stop();
+useCluster(3, (c) => {
+  cluster = c;
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, transportUnderTest, uniquePrefix } from "./support.js";
+import { client, transportUnderTest, uniquePrefix, useMember } from "./support.js";
 import { Etcd, InvalidOptionError, LeaseExistsError, LeaseNotFoundError, LeaseTtlTooLargeError, type KeptLease } from "../src/index.js";
 
 let member: EtcdMember;
@@ -13,15 +13,10 @@ let etcd: Etcd;
 /** A second client, standing for "someone else". */
 let other: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-  other = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  other?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
+  other = newClient();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,10 +3,10 @@
 // without overlap, release by unlock and by the end of the lease, withdrawal
 // on timeout; campaign, leader, proclaim, observe, resign; namespaces; typed
 // errors; observe ends on abort and on close.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import type { EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useMember } from "./support.js";
 import {
   AbortedError,
   DeadlineExceededError,
@@ -24,13 +24,9 @@ import {
 let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
 });
 
 async function grant(c: Etcd = etcd, ttl = 30n): Promise<bigint> {

@@ -3,11 +3,11 @@
 // the key layout shared with v3lock, FIFO hand-over, tryLock, fencing of a
 // holder whose session lapsed, a waiter whose session is lost, aborts and
 // deadlines, withLock.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Interceptor } from "@connectrpc/connect";
-import { startCluster, startEtcd, startProxy, type EtcdCluster, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { startProxy, type EtcdCluster, type EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useCluster, useMember } from "./support.js";
 import { delay, settlesWithin } from "./waiting.js";
 import {
   AbortedError,
@@ -24,13 +24,9 @@ import {
 let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
 });
 
 /**
@@ -84,11 +80,8 @@ describe("mutual exclusion", () => {
 
   describe("on a 3-member cluster, one client per member", () => {
     let cluster: EtcdCluster;
-    before(async () => {
-      cluster = await startCluster(3);
-    });
-    after(async () => {
-      await cluster?.stop();
+    useCluster(3, (c) => {
+      cluster = c;
     });
     test("the counter is exact, sections never overlap", async () => {
       const clients = cluster.members.map((m) => client(m.endpoint));

@@ -1,24 +1,17 @@
 // Namespaces beyond KV, against real etcd: watches (events and prevKv come
 // back un-prefixed, only the namespace's keys), nested namespaces, mirrors,
 // mutexes and elections of a namespace see only its keys.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { uniquePrefix, useMember } from "./support.js";
 import { delay } from "./waiting.js";
 import { nextEvents } from "./watch-support.js";
 import { Etcd, Op } from "../src/index.js";
 
-let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((_member, newClient) => {
+  etcd = newClient();
 });
 
 test("watch: only the namespace's keys, events and prevKv un-prefixed", async () => {

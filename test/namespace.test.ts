@@ -2,22 +2,15 @@
 // every KV API (get and its ranges, put, delete, txn compares and ops, nested
 // transactions, do, paginate, STM), keys come back without the prefix, and
 // namespaces nest.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { uniquePrefix, useMember } from "./support.js";
 import { Compare, Etcd, InvalidKeyError, Namespace, Op, type GetResult, type TxnResult } from "../src/index.js";
 
-let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((_member, newClient) => {
+  etcd = newClient();
 });
 
 const keys = (r: GetResult) => r.kvs.map((kv) => kv.keyText);

@@ -2,23 +2,19 @@
 // TTL, kept alive past its TTL), close() revokes, orphan() lets it lapse,
 // loss is reported with its reason, a session resumes an existing lease,
 // and the client's close ends its sessions.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import type { EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useMember } from "./support.js";
 import { delay } from "./waiting.js";
 import { DEFAULT_SESSION_TTL, Etcd, LeaseLostError, LeaseNotFoundError, SessionClosedError } from "../src/index.js";
 
 let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
 });
 
 async function pending(p: Promise<unknown>, ms = 50): Promise<boolean> {

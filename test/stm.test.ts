@@ -3,11 +3,11 @@
 // isolation; one deterministic interleaving per level shows what each level
 // reads and when it conflicts; the retry, conflict, abort, deadline and
 // unknown-outcome paths.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Interceptor } from "@connectrpc/connect";
-import { startEtcd, startProxy, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import { startProxy, type EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useMember } from "./support.js";
 import {
   AbortedError,
   DeadlineExceededError,
@@ -26,15 +26,10 @@ let etcd: Etcd;
 /** A second client: the "other writer" of the interleavings. */
 let other: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-  other = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  other?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
+  other = newClient();
 });
 
 /** A client that records the name of every RPC it sends. */

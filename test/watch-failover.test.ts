@@ -1,20 +1,17 @@
 // Watches on a 3-member cluster while members are killed, restarted and
 // stopped: the watcher must see every revision exactly once, in order, with
 // each revision's events together. Every loop is bounded in count and time.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster, type EtcdCluster, type EtcdMember } from "./harness/index.js";
-import { client, uniquePrefix } from "./support.js";
+import type { EtcdCluster, EtcdMember } from "./harness/index.js";
+import { client, uniquePrefix, useCluster } from "./support.js";
 import { waitFor, within } from "./watch-support.js";
 import { DeadlineExceededError, Etcd, NoLeaderError, Op, OutcomeUnknownError, type Watcher, type WatchBatch } from "../src/index.js";
 
 let cluster: EtcdCluster;
 
-before(async () => {
-  cluster = await startCluster(3);
-});
-after(async () => {
-  await cluster?.stop();
+useCluster(3, (c) => {
+  cluster = c;
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { startEtcd, type EtcdMember } from "./harness/index.js";
-import { client, transportUnderTest, uniquePrefix } from "./support.js";
+import { client, transportUnderTest, uniquePrefix, useMember } from "./support.js";
 import { describeBatches, nextEvents, serverWatchers, take, waitFor, within } from "./watch-support.js";
 import {
   AbortedError,
@@ -24,13 +24,9 @@ import {
 let member: EtcdMember;
 let etcd: Etcd;
 
-before(async () => {
-  member = await startEtcd();
-  etcd = client(member.endpoint);
-});
-after(async () => {
-  etcd?.close();
-  await member?.stop();
+useMember((m, newClient) => {
+  member = m;
+  etcd = newClient();
 });
 
 /** Runs an ES module script in a child process that must exit by itself with code 0; returns its stdout. */
