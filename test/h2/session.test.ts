@@ -256,6 +256,42 @@ test("SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams (down to a nega
   await server.close();
 });
 
+test("small writes queued behind flow control go out together in few DATA frames, in order, when the stream's window opens; later writes go at once", async () => {
+  let client!: ClientFrames;
+  const server = await startRawServer((socket) => {
+    client = new ClientFrames(socket);
+    // A stream window of 100 bytes; the connection window is raised so only the stream's limits.
+    socket.write(Buffer.concat([frame(4, 0, 0, settingsPayload([[4, 100]])), frame(8, 0, 0, Buffer.from([0, 0x10, 0, 0]))]));
+  });
+  const session = await connect(server.port);
+  await session.ready;
+  const { stream, done } = exchange(session, requestHeaders(`127.0.0.1:${server.port}`, "/svc/Bidi"), { end: false });
+  // 500 messages of 20 bytes (numbered): 100 bytes fit the window, the rest queue.
+  const sent: Buffer[] = [];
+  for (let i = 0; i < 500; i++) {
+    const m = Buffer.alloc(20, i & 0xff);
+    m.writeUInt16BE(i, 0);
+    sent.push(m);
+    stream.write(m);
+  }
+  await until(() => client.dataBytes(1) === 100, 5000, "the first window");
+  const before = client.ofType(0).length;
+  server.sockets[0]!.write(frame(8, 0, 1, Buffer.from([0, 0x01, 0, 0]))); // +65536 on the stream
+  await until(() => client.dataBytes(1) === 10_000, 5000, "the rest");
+  const frames = client.ofType(0).length - before;
+  assert.ok(frames <= 2, `9,900 queued bytes went out in ${frames} DATA frames (at most 16 KiB each), not one per write`);
+  assert.deepEqual(client.data(1), Buffer.concat(sent), "every byte, in order");
+  // The stream's window is open again: what is written now goes out without waiting for another update.
+  stream.write(Buffer.from("tail"));
+  stream.end();
+  await until(() => client.ended(1), 2000, "the tail and END_STREAM");
+  assert.equal(client.data(1).subarray(10_000).toString(), "tail");
+  server.sockets[0]!.write(frame(1, 0x5, 1, Buffer.from([0x88])));
+  assert.equal((await within(done, 5000, "response")).reason, "done");
+  session.destroy();
+  await server.close();
+});
+
 test("a large response flows through small windows (WINDOW_UPDATE as the reader takes it)", async () => {
   const big = Buffer.alloc(5 << 20);
   for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);

@@ -24,7 +24,7 @@ import { TLSSocket } from "node:tls";
 import { EndpointUnavailableError, RequestTooLargeError, type EndpointFailureReason } from "../../errors.js";
 import { ErrorCode, H2Error, errorCodeName } from "./errors.js";
 import { ReceiveWindow, growSendWindow } from "./flow-control.js";
-import { writeData } from "./frames/data.js";
+import { writeData, writeDataGathered } from "./frames/data.js";
 import { MAX_STREAM_ID, MIN_MAX_FRAME_SIZE, readUint32 } from "./frames/frame-header.js";
 import { FrameReader, type FrameSink } from "./frames/frame-reader.js";
 import { FrameWriter } from "./frames/frame-writer.js";
@@ -146,6 +146,8 @@ export interface H2SessionEvents {
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const EMPTY = new Uint8Array(0);
+/** Most bytes of queued small writes copied into one DATA frame. */
+const MAX_GATHER_BYTES = 64 * 1024;
 const STATUS = ":status";
 
 interface PendingPing {
@@ -539,23 +541,49 @@ export class H2Session extends EventEmitter<H2SessionEvents> implements FrameSin
         continue;
       }
       if (frames >= maxFrames) return 1;
-      const n = Math.min(left, s.sendWindow, this.sendWindow, maxFrame);
-      if (n <= 0 || this.socketBlocked) {
+      const room = Math.min(s.sendWindow, this.sendWindow, maxFrame);
+      if (room <= 0 || this.socketBlocked) {
         this.block(s);
         return 2;
       }
-      const last = n === left && s.chunks.length === 1 && s.endQueued;
-      writeData(this.writer, s.id, chunk, s.chunkOffset, n, last);
+      let n: number;
+      let last: boolean;
+      if (left < room && s.chunks.length > 1) {
+        // Small writes queued behind flow control (a burst of watch creates, say) go out
+        // together: one frame carries as many as fit, rather than a frame (and a pump round) each.
+        n = Math.min(room, s.buffered, MAX_GATHER_BYTES);
+        last = n === s.buffered && s.endQueued;
+        writeDataGathered(this.writer, s.id, s.chunks, s.chunkOffset, n, last);
+        let consumed = n;
+        let drop = 0;
+        let offset = s.chunkOffset;
+        while (consumed > 0) {
+          const rest = s.chunks[drop]!.byteLength - offset;
+          if (rest > consumed) {
+            offset += consumed;
+            break;
+          }
+          consumed -= rest;
+          drop++;
+          offset = 0;
+        }
+        s.chunks.splice(0, drop);
+        s.chunkOffset = offset;
+      } else {
+        n = Math.min(left, room);
+        last = n === left && s.chunks.length === 1 && s.endQueued;
+        writeData(this.writer, s.id, chunk, s.chunkOffset, n, last);
+        if (n === left) {
+          s.chunks.shift();
+          s.chunkOffset = 0;
+        } else {
+          s.chunkOffset += n;
+        }
+      }
       if (frames++ === 0) this.scheduleFlush();
       s.sendWindow -= n;
       this.sendWindow -= n;
       s.buffered -= n;
-      if (n === left) {
-        s.chunks.shift();
-        s.chunkOffset = 0;
-      } else {
-        s.chunkOffset += n;
-      }
       if (last) {
         s.endSent = true;
         s.state = afterLocalEnd(s.state);
@@ -965,6 +993,9 @@ export class H2Session extends EventEmitter<H2SessionEvents> implements FrameSin
       return;
     }
     s.sendWindow = growSendWindow(s.sendWindow, increment, streamId);
+    // No longer waiting for a window (sendData blocks it again if it still is):
+    // left marked, its later writes would wait for the next connection-level update.
+    s.blocked = false;
     if (s.chunks.length > 0 || (s.endQueued && !s.endSent)) this.sendData(s, Infinity);
   }
 

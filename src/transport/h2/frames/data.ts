@@ -38,3 +38,24 @@ export function writeData(w: FrameWriter, streamId: number, data: Uint8Array, of
   writeFrameHeader(w.buf, o, length, FRAME_DATA, flags, streamId);
   w.appendRef(data.subarray(offset, offset + length));
 }
+
+/**
+ * Writes one DATA frame carrying `length` bytes taken in order from `chunks`,
+ * starting at `chunks[0][offset]` (several small queued writes in one frame).
+ * The bytes are copied; the caller checked the windows and the frame size,
+ * and that the chunks hold `length` bytes.
+ */
+export function writeDataGathered(w: FrameWriter, streamId: number, chunks: readonly Uint8Array[], offset: number, length: number, endStream: boolean): void {
+  const o = w.reserve(FRAME_HEADER_BYTES + length);
+  writeFrameHeader(w.buf, o, length, FRAME_DATA, endStream ? FLAG_END_STREAM : 0, streamId);
+  let at = o + FRAME_HEADER_BYTES;
+  let left = length;
+  for (let i = 0; left > 0; i++) {
+    const c = chunks[i]!;
+    const from = i === 0 ? offset : 0;
+    const take = Math.min(c.byteLength - from, left);
+    w.buf.set(from === 0 && take === c.byteLength ? c : c.subarray(from, from + take), at);
+    at += take;
+    left -= take;
+  }
+}
