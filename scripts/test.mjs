@@ -56,7 +56,8 @@ const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 /** Runs one configuration, echoing its output as it comes; resolves with its counts. */
 function run(config, targets) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--test", "--test-reporter=spec", ...targets], {
+    // A test that hangs fails after 10 minutes (with its name) instead of stalling the whole run.
+    const child = spawn(process.execPath, ["--test", "--test-reporter=spec", "--test-timeout=600000", ...targets], {
       env: { ...process.env, ETCD_BIN: config.bin, ETCD_TRANSPORT: config.transport },
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -64,8 +65,14 @@ function run(config, targets) {
     let partial = "";
     const onLine = (raw) => {
       const line = stripAnsi(raw);
-      const summary = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line);
-      if (summary) counts[summary[1] === "skipped" ? "skip" : summary[1]] = Number(summary[2]);
+      const summary = /^ℹ (pass|fail|cancelled|skipped) (\d+)$/.exec(line);
+      if (summary) {
+        const n = Number(summary[2]);
+        if (summary[1] === "skipped") counts.skip = n;
+        else if (summary[1] === "pass") counts.pass = n;
+        // "cancelled" is a test that timed out (or whose file died): a failure too.
+        else counts.fail = (counts.fail ?? 0) + n;
+      }
       const skip = SKIPPED_LINE.exec(line);
       if (skip) counts.skipped.push(`${skip[1]}${skip[2] ? ` (${skip[2]})` : ""}`);
     };
