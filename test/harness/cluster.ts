@@ -1,7 +1,7 @@
 // A 3-member (or n-member) etcd cluster on loopback ports.
 import { join } from "node:path";
 import { EtcdMember, makeDataRoot, type MemberOptions } from "./etcd.js";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 
 export interface EtcdCluster {
   members: EtcdMember[];
@@ -14,11 +14,25 @@ export interface EtcdCluster {
   heal(): Promise<void>;
 }
 
-/** Starts `n` members with one shared initial cluster and waits until all are healthy. */
+/**
+ * Starts `n` members with one shared initial cluster and waits until all are
+ * healthy. A start that fails (a member exits: a port taken by another process
+ * between choosing it and binding it) is tried again on new ports, twice at most.
+ */
 export async function startCluster(n = 3, options: MemberOptions = {}): Promise<EtcdCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(n, options);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startClusterOnce(n: number, options: MemberOptions): Promise<EtcdCluster> {
   const root = makeDataRoot();
-  const ports: Array<[number, number]> = [];
-  for (let i = 0; i < n; i++) ports.push([await freePort(), await freePort()]);
+  const all = await freePorts(2 * n);
+  const ports: Array<[number, number]> = Array.from({ length: n }, (_, i) => [all[2 * i]!, all[2 * i + 1]!]);
   const initial = ports.map(([, peer], i) => `m${i + 1}=http://127.0.0.1:${peer}`).join(",");
   const token = `test-${process.pid}-${Date.now()}`;
   const members = ports.map(

@@ -6,7 +6,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { etcdBinary, etcdVersion } from "./etcd-binary.js";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 import type { TestCerts } from "./tls.js";
 
 export interface MemberOptions {
@@ -215,16 +215,19 @@ export function makeDataRoot(): string {
 
 /** A single-member etcd on free loopback ports, started and healthy. Its data is deleted when the process exits. */
 export async function startEtcd(options: MemberOptions = {}): Promise<EtcdMember> {
-  const root = makeDataRoot();
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  const m = new EtcdMember("n1", clientPort, peerPort, join(root, "n1"), ["--initial-cluster", `n1=${peerUrl}`, "--initial-cluster-state", "new"], options);
-  m.start();
-  try {
-    await m.waitReady();
-  } catch (e) {
-    await m.kill();
-    throw e;
+  // A member that exits at start (its port taken by another process meanwhile) is tried again on new ports, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    const root = makeDataRoot();
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const m = new EtcdMember("n1", clientPort, peerPort, join(root, "n1"), ["--initial-cluster", `n1=${peerUrl}`, "--initial-cluster-state", "new"], options);
+    m.start();
+    try {
+      await m.waitReady();
+      return m;
+    } catch (e) {
+      await m.kill();
+      if (attempt >= 3) throw e;
+    }
   }
-  return m;
 }

@@ -2,7 +2,7 @@
 // as a voting member or a learner: the test adds it with MemberAdd first, then starts it.
 import { join } from "node:path";
 import { EtcdMember, makeDataRoot, type MemberOptions } from "./etcd.js";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 
 /**
  * A member that is not started yet, ready to join `existing` under `name`.
@@ -11,7 +11,7 @@ import { freePort } from "./ports.js";
  */
 export async function joiningMember(existing: readonly EtcdMember[], name: string, options: MemberOptions = {}): Promise<EtcdMember> {
   const root = makeDataRoot();
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const initial = [...existing.map((m) => `${m.name}=${m.peerUrl}`), `${name}=${peerUrl}`].join(",");
   return new EtcdMember(name, clientPort, peerPort, join(root, name), ["--initial-cluster", initial, "--initial-cluster-state", "existing"], options);

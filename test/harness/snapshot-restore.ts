@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { etcdBinary, etcdVersion } from "./etcd-binary.js";
 import { EtcdMember, makeDataRoot, type MemberOptions } from "./etcd.js";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 
 const run = promisify(execFile);
 
@@ -30,7 +30,7 @@ export function restoreTool(bin = etcdBinary()): { file: string; env: NodeJS.Pro
  */
 export async function startFromSnapshot(snapshotFile: string, options: MemberOptions = {}): Promise<EtcdMember> {
   const root = makeDataRoot();
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const dataDir = join(root, "r1");
   const tool = restoreTool();
