@@ -222,14 +222,24 @@ test("MAX_CONCURRENT_STREAMS: requests beyond it queue, and start when the serve
   await server.close();
 });
 
-test("SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams (down to a negative window and back up)", async () => {
-  let client!: ClientFrames;
+/**
+ * A raw server that grants each stream a 100-byte window (and raises the
+ * connection's, so only the stream's limits), and a session connected to it.
+ */
+async function smallStreamWindow(): Promise<{ server: Awaited<ReturnType<typeof startRawServer>>; frames: () => ClientFrames; session: H2Session }> {
+  let client: ClientFrames | undefined;
   const server = await startRawServer((socket) => {
     client = new ClientFrames(socket);
     socket.write(Buffer.concat([frame(4, 0, 0, settingsPayload([[4, 100]])), frame(8, 0, 0, Buffer.from([0, 0x10, 0, 0]))]));
   });
   const session = await connect(server.port);
   await session.ready;
+  return { server, frames: () => client!, session };
+}
+
+test("SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams (down to a negative window and back up)", async () => {
+  const { server, session, frames: clientFrames } = await smallStreamWindow();
+  const client = clientFrames();
   const body = Buffer.alloc(10_000, 7);
   const { stream, done } = exchange(session, requestHeaders(`127.0.0.1:${server.port}`, "/svc/Big"), { body });
   await until(() => client.dataBytes(1) === 100, 5000, "first 100 bytes");
@@ -257,14 +267,8 @@ test("SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams (down to a nega
 });
 
 test("small writes queued behind flow control go out together in few DATA frames, in order, when the stream's window opens; later writes go at once", async () => {
-  let client!: ClientFrames;
-  const server = await startRawServer((socket) => {
-    client = new ClientFrames(socket);
-    // A stream window of 100 bytes; the connection window is raised so only the stream's limits.
-    socket.write(Buffer.concat([frame(4, 0, 0, settingsPayload([[4, 100]])), frame(8, 0, 0, Buffer.from([0, 0x10, 0, 0]))]));
-  });
-  const session = await connect(server.port);
-  await session.ready;
+  const { server, session, frames: clientFrames } = await smallStreamWindow();
+  const client = clientFrames();
   const { stream, done } = exchange(session, requestHeaders(`127.0.0.1:${server.port}`, "/svc/Bidi"), { end: false });
   // 500 messages of 20 bytes (numbered): 100 bytes fit the window, the rest queue.
   const sent: Buffer[] = [];
