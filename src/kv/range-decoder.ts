@@ -9,7 +9,7 @@
  * @module
  */
 import type { RangeResponse } from "../../gen/etcd/api/etcdserverpb/rpc_pb.js";
-import { BAIL, Reader, header, keyValue, orFallback } from "./wire-reader.js";
+import { BAIL, Reader, decodeWhole, keyValue, responseHeader } from "./wire-reader.js";
 
 /** Decodes the RangeResponse in `r` up to `end` (also used inside a TxnResponse). Throws BAIL. */
 export function rangeResponse(r: Reader, end: number): RangeResponse {
@@ -18,8 +18,7 @@ export function rangeResponse(r: Reader, end: number): RangeResponse {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        if (res.header !== undefined) throw BAIL; // a repeated message field merges: leave that to protobuf-es
-        res.header = header(r, r.sub());
+        res.header = responseHeader(r, res.header);
         break;
       case 18:
         res.kvs.push(keyValue(r, r.sub()));
@@ -43,5 +42,5 @@ export function rangeResponse(r: Reader, end: number): RangeResponse {
  * the bytes hold anything the fast path does not handle.
  */
 export function decodeRangeResponse(bytes: Uint8Array): RangeResponse | undefined {
-  return orFallback(() => rangeResponse(new Reader(bytes, bytes.length), bytes.length));
+  return decodeWhole(bytes, rangeResponse);
 }

@@ -192,12 +192,3 @@ export function decodeWhole<T>(bytes: Uint8Array, message: (r: Reader, end: numb
   }
 }
 
-/** Runs a decoder body, turning {@link BAIL} into `undefined` (the caller's cue to use protobuf-es). */
-export function orFallback<T>(decode: () => T): T | undefined {
-  try {
-    return decode();
-  } catch (e) {
-    if (e === BAIL) return undefined;
-    throw e;
-  }
-}
