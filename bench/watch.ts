@@ -12,6 +12,13 @@
  * - resume (this client, 3-member cluster): N watchers on one key; the member
  *   carrying their stream is killed; time until all are created again on
  *   another member, and until a put made after the kill reached all N.
+ * - fan-out over 4 streams (this client, 4 client objects): the same fan-out
+ *   with the watchers spread over 4 Watch streams, which shows how much of
+ *   the one-stream time is the server pacing a stream (etcd 3.5 queues 128
+ *   responses per stream and retries the rest every 10 ms).
+ *
+ * For create and fan-out, the member's own CPU time over the measured window
+ * is reported as well (from /proc), to tell client-bound from server-bound.
  *
  *   npm run bench:watch
  *   npm run bench:watch -- --rounds 5 --watchers 10000 --duration 5000 --json out.json
@@ -20,7 +27,7 @@
  * This is a benchmark: it reports numbers and never fails on them.
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Etcd3 } from "etcd3";
@@ -28,12 +35,14 @@ import { Etcd } from "../src/index.js";
 import { etcdVersion, startCluster, startEtcd } from "../test/harness/index.js";
 
 type ClientName = "ours" | "etcd3";
-type Workload = "create" | "fanout" | "throughput";
+type Workload = "create" | "fanout" | "fanout4" | "throughput";
 
 /** What a child reports for one measurement. */
 interface Result {
   ms?: number;
   cpuMs?: number;
+  /** The etcd member's CPU over the same window. */
+  serverCpuMs?: number;
   heapPerWatcher?: number;
   eventsPerSec?: number;
   cpuUsPerEvent?: number;
@@ -63,6 +72,13 @@ function cpuMs(since: NodeJS.CpuUsage): number {
   return (c.user + c.system) / 1000;
 }
 
+/** CPU time of a process (user + system) in ms, from /proc (10 ms resolution). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
   (globalThis as { gc?: () => void }).gc?.();
@@ -77,12 +93,14 @@ interface WatchClient {
   close(): void;
 }
 
-function ourClient(endpoint: string): WatchClient {
-  const etcd = new Etcd({ endpoints: endpoint });
+/** This client; with `streams` > 1, that many client objects (one Watch stream each), watchers dealt round-robin. */
+function ourClient(endpoint: string, streams = 1): WatchClient {
+  const clients = Array.from({ length: streams }, () => new Etcd({ endpoints: endpoint }));
+  const etcd = clients[0]!;
   return {
     async watchMany(n, key, onPut) {
       const ws = [];
-      for (let i = 0; i < n; i++) ws.push(etcd.watch(key(i)).on("put", onPut));
+      for (let i = 0; i < n; i++) ws.push(clients[i % streams]!.watch(key(i)).on("put", onPut));
       await Promise.all(ws.map((w) => w.ready()));
       return ws;
     },
@@ -92,7 +110,9 @@ function ourClient(endpoint: string): WatchClient {
       return w;
     },
     put: (k, v) => etcd.put(k, v),
-    close: () => etcd.close(),
+    close: () => {
+      for (const c of clients) void c.close();
+    },
   };
 }
 
@@ -123,8 +143,8 @@ async function putRetried(put: () => Promise<unknown>): Promise<void> {
   }
 }
 
-async function child(client: ClientName, workload: Workload, endpoint: string, tag: string): Promise<Result> {
-  const c = client === "ours" ? ourClient(endpoint) : etcd3Client(endpoint);
+async function child(client: ClientName, workload: Workload, endpoint: string, tag: string, serverPid: number): Promise<Result> {
+  const c = client === "ours" ? ourClient(endpoint, workload === "fanout4" ? 4 : 1) : etcd3Client(endpoint);
   await putRetried(() => c.put(`bench/watch/${tag}/warm`, "1"));
   switch (workload) {
     case "create": {
@@ -133,17 +153,20 @@ async function child(client: ClientName, workload: Workload, endpoint: string, t
       gc();
       const heap0 = process.memoryUsage().heapUsed;
       const cpu0 = process.cpuUsage();
+      const server0 = processCpuMs(serverPid);
       const t0 = performance.now();
       const ws = await c.watchMany(WATCHERS, (i) => `bench/watch/${tag}/c/${i}`, () => undefined);
       const ms = performance.now() - t0;
       const cpu = cpuMs(cpu0);
+      const serverCpuMs = processCpuMs(serverPid) - server0;
       gc();
       const heap = process.memoryUsage().heapUsed - heap0;
       if (ws.length !== WATCHERS) throw new Error("not every watcher was created");
       c.close();
-      return { ms, cpuMs: cpu, heapPerWatcher: heap / WATCHERS };
+      return { ms, cpuMs: cpu, serverCpuMs, heapPerWatcher: heap / WATCHERS };
     }
-    case "fanout": {
+    case "fanout":
+    case "fanout4": {
       let got = 0;
       let done: (() => void) | undefined;
       await c.watchMany(WATCHERS, () => `bench/watch/${tag}/fan`, () => {
@@ -151,18 +174,21 @@ async function child(client: ClientName, workload: Workload, endpoint: string, t
       });
       const times: number[] = [];
       const cpus: number[] = [];
+      const serverCpus: number[] = [];
       for (let r = 0; r < FANOUT_PUTS; r++) {
         got = 0;
         const all = new Promise<void>((resolve) => (done = resolve));
         const cpu0 = process.cpuUsage();
+        const server0 = processCpuMs(serverPid);
         const t0 = performance.now();
         await c.put(`bench/watch/${tag}/fan`, String(r));
         await all;
         times.push(performance.now() - t0);
         cpus.push(cpuMs(cpu0));
+        serverCpus.push(processCpuMs(serverPid) - server0);
       }
       c.close();
-      return { ms: median(times), cpuMs: median(cpus) };
+      return { ms: median(times), cpuMs: median(cpus), serverCpuMs: median(serverCpus) };
     }
     case "throughput": {
       let events = 0;
@@ -196,9 +222,9 @@ function median(xs: number[]): number {
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function runChild(client: ClientName, workload: Workload, endpoint: string, tag: string): Promise<Result> {
+function runChild(client: ClientName, workload: Workload, endpoint: string, tag: string, serverPid: number): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--child", client, workload, endpoint, tag, ...args], {
+    const p = spawn(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--child", client, workload, endpoint, tag, String(serverPid), ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
@@ -264,20 +290,23 @@ async function resume(): Promise<{ recreatedMs: number; deliveredMs: number }> {
 }
 
 async function main(): Promise<void> {
-  const only = (arg("--only") ?? "create,fanout,throughput,resume").split(",");
+  const only = (arg("--only") ?? "create,fanout,fanout4,throughput,resume").split(",");
   const bin = arg("--bin");
   if (bin !== undefined) process.env.ETCD_BIN = resolve(bin);
   const member = await startEtcd();
   const version = etcdVersion();
+  const serverPid = member.pid;
+  if (serverPid === undefined) throw new Error("the member has no process ID");
   console.log(`etcd ${version}, ${WATCHERS} watchers, ${ROUNDS} rounds (medians), node ${process.version}`);
   const results: Record<string, Record<ClientName, Result[]>> = {};
   try {
-    for (const workload of ["create", "fanout", "throughput"] as const) {
+    for (const workload of ["create", "fanout", "fanout4", "throughput"] as const) {
       if (!only.includes(workload)) continue;
       results[workload] = { ours: [], etcd3: [] };
       for (let r = 0; r < ROUNDS; r++) {
-        for (const client of ["ours", "etcd3"] as const) {
-          const res = await runChild(client, workload, member.endpoint, `${workload}-${client}-${r}-${process.pid}`);
+        // The 4-stream fan-out is this client's alone: it shows the server's pacing, not a comparison.
+        for (const client of workload === "fanout4" ? (["ours"] as const) : (["ours", "etcd3"] as const)) {
+          const res = await runChild(client, workload, member.endpoint, `${workload}-${client}-${r}-${process.pid}`, serverPid);
           results[workload]![client].push(res);
           process.stderr.write(`  ${workload} ${client} round ${r + 1}: ${JSON.stringify(res)}\n`);
         }
@@ -300,13 +329,17 @@ async function main(): Promise<void> {
     const o = med(w, "ours", f);
     const e = med(w, "etcd3", f);
     if (Number.isNaN(o)) return;
-    rows.push([name, `${o.toFixed(digits)} ${unit}`, `${e.toFixed(digits)} ${unit}`, `${(o / e).toFixed(2)}x`]);
+    if (Number.isNaN(e)) rows.push([name, `${o.toFixed(digits)} ${unit}`, "", ""]);
+    else rows.push([name, `${o.toFixed(digits)} ${unit}`, `${e.toFixed(digits)} ${unit}`, `${(o / e).toFixed(2)}x`]);
   };
   row(`create ${WATCHERS} watchers: time`, "ms", "create", "ms");
   row(`create ${WATCHERS} watchers: client CPU`, "ms", "create", "cpuMs");
+  row(`create ${WATCHERS} watchers: server CPU`, "ms", "create", "serverCpuMs");
   row(`create ${WATCHERS} watchers: heap per watcher`, "B", "create", "heapPerWatcher");
   row(`one put to ${WATCHERS} watchers: time`, "ms", "fanout", "ms");
   row(`one put to ${WATCHERS} watchers: client CPU`, "ms", "fanout", "cpuMs");
+  row(`one put to ${WATCHERS} watchers: server CPU`, "ms", "fanout", "serverCpuMs");
+  row(`one put to ${WATCHERS} watchers over 4 streams: time`, "ms", "fanout4", "ms");
   row(`one watcher, ${WRITERS} writers: events/s`, "", "throughput", "eventsPerSec");
   row(`one watcher, ${WRITERS} writers: client CPU per event`, "µs", "throughput", "cpuUsPerEvent", 1);
   if (resumed.length > 0) {
@@ -320,8 +353,8 @@ async function main(): Promise<void> {
 }
 
 if (args[0] === "--child") {
-  const [, client, workload, endpoint, tag] = args as [string, ClientName, Workload, string, string];
-  child(client, workload, endpoint, tag).then(
+  const [, client, workload, endpoint, tag, serverPid] = args as [string, ClientName, Workload, string, string, string];
+  child(client, workload, endpoint, tag, Number(serverPid)).then(
     (r) => {
       console.log(JSON.stringify(r));
       process.exit(0);
