@@ -14,8 +14,8 @@
  *   another member, and until a put made after the kill reached all N.
  * - fan-out over 4 streams (this client, 4 client objects): the same fan-out
  *   with the watchers spread over 4 Watch streams, which shows how much of
- *   the one-stream time is the server pacing a stream (etcd 3.5 queues 128
- *   responses per stream and retries the rest every 10 ms).
+ *   the one-stream time is the server pacing a stream (etcd queues 128
+ *   responses per stream and retries the watchers that did not fit every 10 ms).
  *
  * For create and fan-out, the member's own CPU time over the measured window
  * is reported as well (from /proc), to tell client-bound from server-bound.
