@@ -1,10 +1,12 @@
 // The client-side election against real etcd: campaign, leader, proclaim,
 // resign, observe; when the leader's session dies, observers see exactly one
 // new leader; a server restart mid-campaign never yields two leaders; a
-// candidate whose session is lost fails typed; fencing with isLeader.
+// candidate whose session is lost fails typed; fencing with isLeader; an
+// observer whose watch was compacted away reads the leader again, reporting a
+// changed value once and an unchanged leader not at all.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { EtcdCluster, EtcdMember } from "./harness/index.js";
+import { startProxy, type EtcdCluster, type EtcdMember } from "./harness/index.js";
 import { client, uniquePrefix, useCluster, useMember } from "./support.js";
 import { delay, settlesWithin, until } from "./waiting.js";
 import { ElectionNotLeaderError, ElectionService, Etcd, LeaseLostError, Op, SessionClosedError, type Election, type KeyValue } from "../src/index.js";
@@ -110,6 +112,61 @@ describe("observe", () => {
     );
     await s2.close();
     await watcherSession.close();
+  });
+
+  test("after a compaction cut its watch off, an observer reads the leader again: a new value once, the same leader not again", async () => {
+    const name = uniquePrefix("el-compact") + "e";
+    const proxy = await startProxy("127.0.0.1", member.clientPort);
+    const observer = client(proxy.endpoint, { dialTimeoutMs: 500, keepAliveIntervalMs: 5000, keepAliveTimeoutMs: 1000, backoff: { initialMs: 50, maxMs: 200 } });
+    const ac = new AbortController();
+    const stream = () => observer.watches.info().streams[0];
+    // Cut the observer off, let `change` run, compact the history its watch needs, let it back in.
+    const whileCutOff = async (change: () => Promise<void>): Promise<void> => {
+      const opens = stream()!.opens;
+      proxy.blackhole();
+      proxy.cutAll();
+      await until(() => stream()?.state !== "open", 5000);
+      await change();
+      // Two writes elsewhere, so the revision the watch resumes from is below the compaction's.
+      const other = uniquePrefix("el-compact-other") + "k";
+      await etcd.put(other, "x");
+      const at = (await etcd.put(other, "y")).revision;
+      await etcd.compact(at);
+      proxy.pass();
+      // The watch resumes, learns its revision was compacted, and the observer reads the leader and watches again.
+      await until(() => stream()!.opens > opens && stream()!.state === "open" && stream()!.states.watching === 1, 10_000);
+      await delay(300);
+    };
+    try {
+      const s = await etcd.session({ ttl: 30 });
+      const e = s.election(name);
+      await e.campaign("v1");
+      const obs = collect((await observer.session({ ttl: 30 })).election(name), ac.signal);
+      await until(() => obs.seen.length === 1);
+      // The leader's value changes twice while the observer is away: it reports the latest one, once.
+      await whileCutOff(async () => {
+        await e.proclaim("v2");
+        await e.proclaim("v3");
+      });
+      await until(() => obs.seen.length === 2);
+      // Nothing changes while it is away: the leader it reads again is the one it reported, so nothing new is reported.
+      await whileCutOff(async () => undefined);
+      await e.proclaim("v4");
+      await until(() => obs.seen.length === 3);
+      await delay(200);
+      ac.abort();
+      await obs.done;
+      assert.deepEqual(
+        obs.seen.map((kv) => kv.text),
+        ["v1", "v3", "v4"],
+      );
+      await s.close();
+    } finally {
+      ac.abort();
+      proxy.pass();
+      await observer.close();
+      await proxy.close();
+    }
   });
 
   test("kill the leader's session: observers on other clients see exactly one new leader", async () => {
