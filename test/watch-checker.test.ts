@@ -91,6 +91,13 @@ describe("watch checker", () => {
     assert.deepEqual(found(log(skip)), ["watch-gap", "watch-resume"]);
     const back = [batch(2, 2), batch(4, 3, 4), { kind: "resume", at: 5, fromRevision: 3n } as WatchLogEntry, batch(6, 6)];
     assert.deepEqual(found(log(back)), ["watch-resume"]);
+    // After a progress notification past the last event, resuming anywhere from just after
+    // that event to just after the notification re-delivers nothing; at the event it would.
+    const resumeAt = (from: bigint): WatchLogEntry[] => [batch(2, 2), batch(4, 3, 4), progress(5), { kind: "resume", at: 5.5, fromRevision: from }, batch(6, 6)];
+    assert.deepEqual(found(log(resumeAt(5n))), []);
+    assert.deepEqual(found(log(resumeAt(6n))), []);
+    assert.deepEqual(found(log(resumeAt(4n))), ["watch-resume"]);
+    assert.deepEqual(found(log(resumeAt(7n))), ["watch-resume"]);
   });
 
   test("a wrong or invented event", () => {
