@@ -133,8 +133,8 @@ describe("observe", () => {
       const at = (await etcd.put(other, "y")).revision;
       await etcd.compact(at);
       proxy.pass();
-      // A connection dialed during the blackhole stays dead; connect-node cannot see that
-      // before its ping (see the skipped dial tests), so reset those and let it dial afresh.
+      // A connection dialed during the blackhole stays silent after pass() (see the proxy);
+      // connect-node cannot see that before its ping (see the skipped dial tests), so reset it.
       proxy.cutAll();
       // The watch resumes, learns its revision was compacted, and the observer reads the leader and watches again.
       await until(() => stream()!.opens > opens && stream()!.state === "open" && stream()!.states.watching === 1, 10_000);

@@ -7,7 +7,11 @@ export interface TcpProxy {
   readonly endpoint: string;
   /** From now on: new connections are accepted and never answered; open ones stop carrying data. */
   blackhole(): void;
-  /** Forward traffic again (open connections resume). */
+  /**
+   * Forward traffic again. Connections open before the blackhole resume, minus the
+   * bytes it dropped; connections accepted during it were never wired upstream and
+   * stay silent until `cutAll()` or the client gives up on them.
+   */
   pass(): void;
   /** Reset every open connection. */
   cutAll(): void;
